@@ -73,12 +73,13 @@ def validate_images(estimator, X, *, reset, image_shape=None, allow_nonfinite=Fa
         flattened width that does not match ``image_shape``, or frames whose shape differs
         from the one seen in ``fit``.
     """
-    ndim = np.ndim(X) if not hasattr(X, "ndim") else X.ndim
+    ndim = _ndim(X)
     if ndim not in (2, 3):
         raise ValueError(
             f"Expected frames as an array of shape (n_samples, H, W) or (n_samples, H * W); "
-            f"got an array with {ndim} dimension(s). Reshape a single frame with "
-            "X[np.newaxis] and stack frames along the first axis."
+            f"got an array with {ndim} dimension(s). Reshape your data: a single frame with "
+            "X[np.newaxis], a 1-D feature vector with X.reshape(1, -1), and stack frames "
+            "along the first axis."
         )
     kwargs = dict(
         reset=reset,
@@ -111,12 +112,17 @@ def validate_images(estimator, X, *, reset, image_shape=None, allow_nonfinite=Fa
     return X if y is None else (X, y)
 
 
+def _ndim(X):
+    # Lists and other array-likes have no ndim attribute; np.ndim would fail on ragged input.
+    return X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+
+
 def _fitted_shape(estimator):
     return getattr(estimator, "image_shape_", None)
 
 
 def restore_layout(images, like):
     """Return ``images`` (n, H, W) in the layout of the input ``like`` (2-D or 3-D)."""
-    if np.ndim(like) == 2:
+    if _ndim(like) == 2:
         return images.reshape(images.shape[0], -1)
     return images

@@ -1,0 +1,443 @@
+"""Fit-time-only random augmentation of speckle patterns (SpeckleNN, Sec. III.E).
+
+SpeckleNN augments the *training* frames with random in-plane rotation, patch masking, zoom
+and shift, and rescales them with a random fluence, and warns that augmenting before the
+train/test split leaks training data into the test set. Each transformer here therefore has
+two faces:
+
+- ``fit_transform(X)`` returns a randomly perturbed float32 copy of ``X`` (one perturbed frame
+  per input frame, so ``y`` stays aligned), and ``transform(X)`` returns ``X`` unchanged. In a
+  :class:`~sklearn.pipeline.Pipeline` the training frames are perturbed and the frames seen by
+  ``predict`` or ``score`` are not.
+- ``augment_tensor(x, generator)`` perturbs a torch batch ``(B, H, W)`` on its own device; the
+  ``TripletEmbedder`` calls it on every mini-batch, which gives a fresh perturbation per epoch
+  instead of one fixed copy.
+
+The torch work lives in :mod:`skspeckle.nn.augment`.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, check_random_state
+
+from ._images import restore_layout, validate_images
+from .nn import augment
+
+__all__ = ["RandomRotation", "RandomPatchMask", "RandomZoom", "RandomShift", "FluenceJitter"]
+
+# Frames perturbed per torch call in fit_transform: bounds the sampling grid's memory
+# (B * H * W * 2 floats) whatever the size of X.
+_CHUNK = 256
+
+
+class _FitTimeAugmentation(TransformerMixin, BaseEstimator):
+    """Shared fit / fit_transform / transform / augment_tensor of the augmentation steps.
+
+    Subclasses name their function of :mod:`skspeckle.nn.augment` in ``_function`` and
+    implement ``_kwargs()``, which checks the parameter values that the type constraints
+    cannot express and returns the keyword arguments of that function.
+    """
+
+    _parameter_constraints: dict = {
+        "random_state": ["random_state"],
+        "image_shape": ["array-like", None],
+    }
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the frame shape; nothing is learnt from the pixel values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W) or (n_samples, H * W)
+            Training frames (photons or ADU).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer, with ``image_shape_`` and ``n_features_in_``.
+
+        Raises
+        ------
+        ValueError
+            On empty input, a wrong number of dimensions, non-finite pixels or invalid
+            parameter values.
+        """
+        validate_images(self, X, reset=True, image_shape=self.image_shape)
+        self._kwargs()
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit, then return a randomly perturbed copy of the training frames.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W) or (n_samples, H * W)
+            Training frames (photons or ADU). Not modified.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_aug : ndarray of shape like X, float32
+            One perturbed frame per input frame, in the layout (2-D or 3-D) of ``X``. The same
+            ``random_state`` gives the same output.
+
+        Raises
+        ------
+        ValueError
+            On empty input, a wrong number of dimensions, non-finite pixels or invalid
+            parameter values.
+        """
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        kwargs = self._kwargs()
+        rng = check_random_state(self.random_state)
+        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        out = np.empty_like(images)
+        for start in range(0, len(images), _CHUNK):
+            # torch.tensor copies, so read-only or memory-mapped X works and stays untouched.
+            batch = torch.tensor(images[start : start + _CHUNK])
+            out[start : start + _CHUNK] = self._function(batch, generator, **kwargs).numpy()
+        return restore_layout(out, X)
+
+    def transform(self, X):
+        """Return the frames unchanged: augmentation happens at fit time only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W) or (n_samples, H * W)
+            Frames with the shape seen in ``fit``.
+
+        Returns
+        -------
+        X_out : ndarray of shape like X, float32
+            The validated frames, in the layout of ``X`` (may share memory with ``X`` when it is
+            already a float32 array).
+
+        Raises
+        ------
+        ValueError
+            If the frame shape differs from the one seen in ``fit``, or on non-finite pixels.
+        sklearn.exceptions.NotFittedError
+            If called before ``fit``.
+        """
+        check_is_fitted(self)
+        images = validate_images(self, X, reset=False)
+        return restore_layout(images, X)
+
+    def augment_tensor(self, x, generator):
+        """Perturb a torch batch on its own device (the per-batch protocol of the embedder).
+
+        Needs no prior ``fit``; ``random_state`` is not used here, the randomness comes from
+        ``generator``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, H, W), float32
+            Mini-batch of frames on the training device. Not modified.
+        generator : torch.Generator
+            Source of all randomness.
+
+        Returns
+        -------
+        torch.Tensor of shape (B, H, W)
+            Perturbed copy of ``x`` on the same device.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a floating-point (B, H, W) tensor or a parameter is invalid.
+        """
+        self._validate_params()
+        return self._function(x, generator, **self._kwargs())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _pair(value, name, *, positive):
+    """``value`` as a tuple of two floats, checked against ``positive``."""
+    pair = np.asarray(value, dtype=float).ravel()
+    if pair.shape != (2,) or not np.all(np.isfinite(pair)) or (positive and np.any(pair <= 0)):
+        kind = "positive " if positive else ""
+        raise ValueError(f"{name} must be two finite {kind}numbers; got {value!r}.")
+    return float(pair[0]), float(pair[1])
+
+
+def _center(center):
+    return None if center is None else _pair(center, "center", positive=False)
+
+
+class RandomRotation(_FitTimeAugmentation):
+    """Random in-plane rotation about the beam centre, at fit time only.
+
+    Each training frame is rotated by an angle drawn uniformly from ``[-max_angle, max_angle]``
+    with bilinear interpolation, mimicking the random orientation of the particle about the
+    beam (SpeckleNN, Sec. III.E). Pixels that rotate in from outside the frame are 0.
+
+    Parameters
+    ----------
+    max_angle : float, default=180.0
+        Largest rotation in degrees, in [0, 180]; 180 covers the full circle.
+    center : tuple of float or None, default=None
+        Beam centre ``(row, col)`` in pixels; the frame centre ``((H-1)/2, (W-1)/2)`` when None.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the angles drawn by ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given (``H * W`` for flattened frames).
+
+    See Also
+    --------
+    skspeckle.nn.augment.random_rotation : The torch implementation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skspeckle.augmentation import RandomRotation
+    >>> X = np.random.default_rng(0).poisson(1.0, size=(4, 16, 16))
+    >>> rot = RandomRotation(random_state=0)
+    >>> rot.fit_transform(X).shape, np.array_equal(rot.transform(X), X)
+    ((4, 16, 16), True)
+    """
+
+    _parameter_constraints: dict = {
+        **_FitTimeAugmentation._parameter_constraints,
+        "max_angle": [Interval(Real, 0, 180, closed="both")],
+        "center": ["array-like", None],
+    }
+
+    _function = staticmethod(augment.random_rotation)
+
+    def __init__(self, max_angle=180.0, *, center=None, random_state=None, image_shape=None):
+        self.max_angle = max_angle
+        self.center = center
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        return {"max_angle": float(self.max_angle), "center": _center(self.center)}
+
+
+class RandomPatchMask(_FitTimeAugmentation):
+    """Cover random rectangles of each training frame with a constant, at fit time only.
+
+    Teaches the embedding to ignore bad pixels and parasitic scattering (SpeckleNN,
+    Sec. III.E). Every pixel is equally likely to be covered; patches may overlap and be
+    clipped by the frame edge.
+
+    Parameters
+    ----------
+    n_patches : int, default=10
+        Rectangles per frame.
+    patch_size : int or tuple of int, default=10
+        Patch height and width in pixels; an int gives square patches.
+    fill_value : float, default=0.0
+        Value written into the covered pixels (photons or ADU).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the patch positions drawn by ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given.
+
+    See Also
+    --------
+    skspeckle.nn.augment.random_patch_mask : The torch implementation.
+    """
+
+    _parameter_constraints: dict = {
+        **_FitTimeAugmentation._parameter_constraints,
+        "n_patches": [Interval(Integral, 0, None, closed="left")],
+        "patch_size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "fill_value": [Real],
+    }
+
+    _function = staticmethod(augment.random_patch_mask)
+
+    def __init__(
+        self, n_patches=10, *, patch_size=10, fill_value=0.0, random_state=None, image_shape=None
+    ):
+        self.n_patches = n_patches
+        self.patch_size = patch_size
+        self.fill_value = fill_value
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        size = np.broadcast_to(np.asarray(self.patch_size), (2,))
+        if not (np.issubdtype(size.dtype, np.integer) and np.all(size >= 1)):
+            raise ValueError(
+                f"patch_size must be a positive int or a pair of positive ints (height, "
+                f"width) in pixels; got {self.patch_size!r}."
+            )
+        return {
+            "n_patches": int(self.n_patches),
+            "patch_size": (int(size[0]), int(size[1])),
+            "fill_value": float(self.fill_value),
+        }
+
+
+class RandomZoom(_FitTimeAugmentation):
+    """Random magnification about the beam centre, at fit time only.
+
+    Each training frame is magnified by a factor drawn uniformly from ``zoom_range``, so the
+    embedding learns features independent of detector distance and wavelength (SpeckleNN,
+    Sec. III.E). Bilinear interpolation; pixels from outside the frame are 0.
+
+    Parameters
+    ----------
+    zoom_range : tuple of float, default=(0.8, 1.2)
+        ``(low, high)`` magnification, ``0 < low <= high``; above 1 enlarges the pattern.
+    center : tuple of float or None, default=None
+        Beam centre ``(row, col)`` in pixels; the frame centre when None.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the factors drawn by ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given.
+
+    See Also
+    --------
+    skspeckle.nn.augment.random_zoom : The torch implementation.
+    """
+
+    _parameter_constraints: dict = {
+        **_FitTimeAugmentation._parameter_constraints,
+        "zoom_range": ["array-like"],
+        "center": ["array-like", None],
+    }
+
+    _function = staticmethod(augment.random_zoom)
+
+    def __init__(self, zoom_range=(0.8, 1.2), *, center=None, random_state=None, image_shape=None):
+        self.zoom_range = zoom_range
+        self.center = center
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        low, high = _pair(self.zoom_range, "zoom_range", positive=True)
+        if low > high:
+            raise ValueError(
+                f"zoom_range must be (low, high) with low <= high; got {(low, high)}."
+            )
+        return {"zoom_range": (low, high), "center": _center(self.center)}
+
+
+class RandomShift(_FitTimeAugmentation):
+    """Random whole-pixel translation along rows and columns, at fit time only.
+
+    Each training frame is moved by integer offsets drawn independently per axis from
+    ``[-max_shift, max_shift]``, so the embedding does not rely on the exact beam centre
+    (SpeckleNN, Sec. III.E). Pixel values are moved without interpolation; vacated pixels are 0.
+
+    Parameters
+    ----------
+    max_shift : int, default=5
+        Largest offset in pixels along each axis.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the offsets drawn by ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given.
+
+    See Also
+    --------
+    skspeckle.nn.augment.random_shift : The torch implementation.
+    """
+
+    _parameter_constraints: dict = {
+        **_FitTimeAugmentation._parameter_constraints,
+        "max_shift": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    _function = staticmethod(augment.random_shift)
+
+    def __init__(self, max_shift=5, *, random_state=None, image_shape=None):
+        self.max_shift = max_shift
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        return {"max_shift": int(self.max_shift)}
+
+
+class FluenceJitter(_FitTimeAugmentation):
+    """Random per-frame fluence (intensity) scaling, at fit time only.
+
+    Each training frame is multiplied by ``exp(sigma * z - sigma**2 / 2)``, ``z ~ N(0, 1)``: a
+    log-normal factor with mean 1 (the mean photon count is kept) whose logarithm has standard
+    deviation ``sigma``. SpeckleNN rescales its training patterns with factors drawn from a
+    measured photon-number distribution (Sec. IV.A.1, Fig. 5); the log-normal is a stand-in
+    for that distribution when it is not at hand.
+
+    Parameters
+    ----------
+    sigma : float, default=0.5
+        Standard deviation of the log multiplier (dimensionless, >= 0); 0.5 gives factors
+        between about 0.33 and 2.4 for 95 % of the frames.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the factors drawn by ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given.
+
+    See Also
+    --------
+    skspeckle.nn.augment.fluence_jitter : The torch implementation.
+    """
+
+    _parameter_constraints: dict = {
+        **_FitTimeAugmentation._parameter_constraints,
+        "sigma": [Interval(Real, 0, None, closed="left")],
+    }
+
+    _function = staticmethod(augment.fluence_jitter)
+
+    def __init__(self, sigma=0.5, *, random_state=None, image_shape=None):
+        self.sigma = sigma
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        return {"sigma": float(self.sigma)}

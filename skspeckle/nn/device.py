@@ -1,0 +1,65 @@
+"""Choosing the torch device an estimator computes on."""
+
+import torch
+
+__all__ = ["resolve_device"]
+
+
+def resolve_device(device="auto"):
+    """Turn a user's ``device`` parameter into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}, str or torch.device, default="auto"
+        ``"auto"`` picks the current CUDA device when one is available and the CPU otherwise.
+        Any string torch understands (``"cuda:1"``) or a ``torch.device`` is accepted as is,
+        after checking that it can be used on this machine.
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a device name torch understands.
+    RuntimeError
+        If a CUDA device is requested but CUDA is not available, or the requested CUDA index
+        does not exist on this machine.
+    TypeError
+        If ``device`` is neither a string nor a ``torch.device``.
+    """
+    if isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        try:
+            device = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"device={device!r} is not a device torch understands; use 'auto', 'cpu', "
+                "'cuda' or 'cuda:<index>'."
+            ) from exc
+    elif not isinstance(device, torch.device):
+        raise TypeError(
+            f"device must be 'auto', a device name such as 'cpu' or 'cuda:0', or a "
+            f"torch.device; got {type(device).__name__}."
+        )
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device={str(device)!r} was requested but CUDA is not available on this "
+                "machine (no GPU, or torch was built without CUDA support). Use device='auto' "
+                "to fall back to the CPU, or device='cpu'."
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device={str(device)!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    elif device.type != "cpu":
+        # mps, xpu, ...: let torch decide at first use, but only if the backend reports itself.
+        backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+        is_available = getattr(backend, "is_available", None)
+        if is_available is not None and not is_available():
+            raise RuntimeError(f"device={str(device)!r} was requested but is not available.")
+    return device

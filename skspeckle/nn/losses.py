@@ -1,0 +1,74 @@
+"""The triplet loss on unit-norm embeddings (SpeckleNN Sec. III B; Schroff et al. 2015)."""
+
+import torch
+from torch.nn import functional as F
+
+from .mining import mine_triplets, pairwise_squared_distances
+
+__all__ = ["triplet_loss", "TripletBatchLoss"]
+
+
+def triplet_loss(embeddings, anchors, positives, negatives, margin=0.5):
+    """Mean triplet loss ``[||f(a)-f(p)||^2 - ||f(a)-f(n)||^2 + margin]_+`` over triplets.
+
+    Parameters
+    ----------
+    embeddings : torch.Tensor of shape (B, d)
+        Unit-norm embeddings of the batch (squared distances then lie in [0, 4], hence
+        ``0 < margin <= 4``).
+    anchors, positives, negatives : torch.Tensor of shape (n_triplets,), int64
+        Indices into ``embeddings``, e.g. from :func:`skspeckle.nn.mining.mine_triplets`.
+    margin : float, default=0.5
+        The margin alpha.
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+        Mean over the triplets; a zero tensor *without* gradient when there are no
+        triplets (callers skip the optimiser step then).
+    active_fraction : torch.Tensor, scalar
+        Fraction of triplets with a non-zero loss (0 when there are none); detached.
+    """
+    if anchors.numel() == 0:
+        zero = embeddings.new_zeros(())
+        return zero.detach(), zero.detach()
+    d_ap = (embeddings[anchors] - embeddings[positives]).pow(2).sum(dim=1)
+    d_an = (embeddings[anchors] - embeddings[negatives]).pow(2).sum(dim=1)
+    losses = F.relu(d_ap - d_an + margin)
+    return losses.mean(), (losses > 0).float().mean().detach()
+
+
+class TripletBatchLoss:
+    """Per-batch loss callable for :func:`skspeckle.nn.training.train_module`.
+
+    Embeds the batch, mines triplets on the detached distance matrix and returns the mean
+    triplet loss with the metrics ``active_fraction`` and ``n_triplets``.
+
+    Parameters
+    ----------
+    margin : float
+    strategy : {"semihard", "hard", "random", "all"}
+        Mining strategy, see :func:`skspeckle.nn.mining.mine_triplets`.
+
+    Notes
+    -----
+    The batch is ``(x, labels, groups)`` with ``groups`` possibly absent. The returned
+    ``weight`` (the number of triplets) makes the training loop report the epoch loss as the
+    mean over all triplets of the epoch.
+    """
+
+    def __init__(self, margin=0.5, strategy="semihard"):
+        self.margin = margin
+        self.strategy = strategy
+
+    def __call__(self, module, batch, generator=None):
+        x, labels = batch[0], batch[1]
+        groups = batch[2] if len(batch) > 2 else None
+        embeddings = module(x)
+        with torch.no_grad():
+            distances = pairwise_squared_distances(embeddings.detach())
+            a, p, n = mine_triplets(distances, labels, groups, strategy=self.strategy,
+                                    margin=self.margin, generator=generator)
+        loss, active = triplet_loss(embeddings, a, p, n, self.margin)
+        # "weight" makes the training loop average the loss over triplets, not batches.
+        return loss, {"active_fraction": active, "n_triplets": a.numel(), "weight": a.numel()}

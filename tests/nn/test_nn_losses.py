@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from skspeckle.nn.losses import TripletBatchLoss, triplet_loss
+
+
+def test_triplet_loss_by_hand():
+    e = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.8]])
+    # d(0,1) = 2, d(0,2) = 4, d(0,3) = 0.16 + 0.64 = 0.8
+    a, p, n = torch.tensor([0, 0, 0]), torch.tensor([1, 1, 3]), torch.tensor([2, 3, 2])
+    loss, active = triplet_loss(e, a, p, n, margin=0.5)
+    # [2 - 4 + .5]+ = 0 ; [2 - .8 + .5]+ = 1.7 ; [.8 - 4 + .5]+ = 0
+    assert loss.item() == pytest.approx(1.7 / 3)
+    assert active.item() == pytest.approx(1 / 3)
+
+
+def test_triplet_loss_margin_bound_and_gradient():
+    e = torch.nn.functional.normalize(torch.randn(6, 4), dim=1).requires_grad_()
+    a, p, n = torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([2, 3])
+    loss, active = triplet_loss(e, a, p, n, margin=4.0)  # d(a,p)=0 -> loss 4 - d(a,n) > 0
+    assert 0 < loss.item() <= 4 and active.item() == 1.0
+    loss.backward()
+    assert e.grad.abs().sum() > 0
+
+
+def test_triplet_loss_no_triplets_is_zero_without_grad():
+    e = torch.randn(3, 2, requires_grad=True)
+    empty = torch.zeros(0, dtype=torch.long)
+    loss, active = triplet_loss(e, empty, empty, empty)
+    assert loss.item() == 0 and active.item() == 0 and not loss.requires_grad
+
+
+def test_triplet_batch_loss_reports_metrics():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x = torch.randn(6, 2, 2)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    loss, metrics = TripletBatchLoss(0.5, "all")(lambda t: torch.nn.functional.normalize(net(t)),
+                                                 (x, labels))
+    assert metrics["n_triplets"] == 6 * 2 * 3 // 1 // 1 and metrics["weight"] == metrics["n_triplets"]
+    assert 0 <= float(metrics["active_fraction"]) <= 1 and loss.requires_grad

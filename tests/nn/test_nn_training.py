@@ -1,0 +1,91 @@
+import math
+
+import pytest
+import torch
+
+from skspeckle.nn.training import sequential_batches, shuffled_batches, train_module
+
+
+def _regression(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.01 * torch.randn(n, generator=g)
+    return x, y
+
+
+def _mse(module, batch, generator):
+    x, y = batch
+    return torch.mean((module(x).squeeze(1) - y) ** 2), {"n_seen": len(y)}
+
+
+def _fit(**kwargs):
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 1)
+    x, y = _regression()
+    history = train_module(module, _mse, lambda p: torch.optim.Adam(p, lr=0.05), (x, y),
+                           batch_size=16, generator=torch.Generator().manual_seed(0), **kwargs)
+    return module, history
+
+
+def test_loss_decreases_and_history_contents():
+    _, history = _fit(max_epochs=20)
+    assert len(history) == 20
+    assert history[-1]["loss"] < 0.1 * history[0]["loss"]
+    h = history[0]
+    for key in ("epoch", "loss", "val_loss", "n_steps", "n_samples", "seconds", "samples_per_s",
+                "n_seen", "seen_per_s", "best"):
+        assert key in h
+    assert h["epoch"] == 1 and h["n_steps"] == 4 and h["n_samples"] == 64 and h["n_seen"] == 64
+    assert math.isnan(h["val_loss"])
+
+
+def test_zero_epochs_and_determinism():
+    module, history = _fit(max_epochs=0)
+    assert history == []
+    m1, h1 = _fit(max_epochs=3)
+    m2, h2 = _fit(max_epochs=3)
+    assert torch.equal(m1.weight, m2.weight)
+    assert [h["loss"] for h in h1] == [h["loss"] for h in h2]
+
+
+def test_early_stopping_on_validation_restores_best():
+    xv, yv = _regression(32, seed=1)
+    yv = -yv  # a validation set the model gets worse on: best epoch is early
+    module, history = _fit(max_epochs=50, val_data=(xv, yv), n_iter_no_change=3, tol=0.0)
+    assert len(history) < 50
+    best = min(h["val_loss"] for h in history)
+    with torch.no_grad():
+        restored = torch.mean((module(xv).squeeze(1) - yv) ** 2).item()
+    assert restored == pytest.approx(best, rel=1e-5)
+    assert sum(h["best"] for h in history[-3:]) == 0
+
+
+def test_augment_called_on_training_batches_only_and_verbose(capsys):
+    calls = []
+
+    def augment(x, generator):
+        calls.append(x.shape[0])
+        return x + 0.0 * torch.rand(x.shape, generator=generator)
+
+    xv, yv = _regression(8, seed=2)
+    _, history = _fit(max_epochs=2, augment=augment, val_data=(xv, yv), verbose=2, name="test")
+    assert calls == [16] * 8  # 4 batches x 2 epochs, never the validation set
+    out = capsys.readouterr().out
+    assert "[test] epoch 2/2" in out and "val_loss" in out and "samples_per_s" in out
+
+
+def test_step_skipped_without_gradient():
+    module = torch.nn.Linear(3, 1)
+    before = module.weight.detach().clone()
+    x, y = _regression()
+    history = train_module(module, lambda m, b, g: torch.zeros(()), lambda p: torch.optim.Adam(p),
+                           (x, y), max_epochs=2, n_iter_no_change=1)
+    assert torch.equal(module.weight, before)
+    assert history[0]["n_steps"] == 0 and len(history) == 2  # stalls after epoch 2
+
+
+def test_batches_helpers():
+    b = shuffled_batches(17, 8, torch.Generator().manual_seed(0))
+    assert [len(x) for x in b] == [8, 9]  # the lone last sample joins the previous batch
+    assert sorted(torch.cat(b).tolist()) == list(range(17))
+    assert [len(x) for x in sequential_batches(5, 2)] == [2, 2, 1]

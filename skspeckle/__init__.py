@@ -1,2 +1,31 @@
-"""skspeckle: SpeckleNN few-shot speckle-pattern classification as scikit-learn estimators."""
+"""skspeckle: SpeckleNN few-shot classification of X-ray single-particle-imaging diffraction
+patterns as scikit-learn estimators.
+
+The pipeline steps are importable from the top level; the simulator and bundled structures
+live in :mod:`skspeckle.datasets`, the plain-torch machinery in :mod:`skspeckle.nn`.
+"""
+
+from skspeckle.augmentation import (
+    FluenceJitter,
+    RandomPatchMask,
+    RandomRotation,
+    RandomShift,
+    RandomZoom,
+)
+from skspeckle.embedding import TripletEmbedder
+from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.preprocessing import DetectorMask
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "DetectorMask",
+    "FewShotCentroidClassifier",
+    "FluenceJitter",
+    "RandomPatchMask",
+    "RandomRotation",
+    "RandomShift",
+    "RandomZoom",
+    "TripletEmbedder",
+    "__version__",
+]

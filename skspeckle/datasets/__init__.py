@@ -1,0 +1,25 @@
+"""Simulated and bundled data: structures, detector geometry and the speckle-pattern simulator.
+
+- :func:`load_structure`, :func:`list_structures`, :class:`Structure`: PDB / mmCIF particles
+  (a few Protein Data Bank entries of 1e4-1e5 atoms are bundled).
+- :class:`Detector`: pixel geometry, momentum transfer, solid angle, polarisation, masks.
+- :class:`FourierAmplitude`: the 3-D Fourier amplitude of a particle, cached on disk.
+- :func:`make_speckle_patterns`: labelled single-, multi-, non-sample- and no-hit patterns.
+"""
+
+from .amplitude import FourierAmplitude, default_cache_dir
+from .detector import Detector, wavelength
+from .simulator import CLASSES, make_speckle_patterns
+from .structures import Structure, list_structures, load_structure
+
+__all__ = [
+    "CLASSES",
+    "Detector",
+    "FourierAmplitude",
+    "Structure",
+    "default_cache_dir",
+    "list_structures",
+    "load_structure",
+    "make_speckle_patterns",
+    "wavelength",
+]

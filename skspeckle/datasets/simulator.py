@@ -1,0 +1,333 @@
+"""Simulated SPI diffraction patterns of the four hit classes, in photons per pixel.
+
+Each pattern is the expected photon count per pixel,
+
+    I = Phi r_e^2 dOmega P |F(q)|^2        (Als-Nielsen & McMorrow, Elements of Modern X-ray
+                                           Physics, 2nd ed., Eqs. 1.8-1.9 and Sec. 4.1)
+
+with Phi the fluence (photons/m^2) of a flat-top beam of ``n_photons`` over a disc of
+``beam_radius``, r_e the classical electron radius, dOmega the pixel's solid angle, P the
+polarisation factor (horizontal linear polarisation, as at an XFEL) and F the scattering
+amplitude in electrons; then multiplied by a per-pulse fluence jitter, plus a diffuse
+background, Poisson-sampled (shot noise), plus optional Gaussian read noise, zeroed in masked
+pixels and summed in ``binning x binning`` blocks. The setup follows the SpeckleNN simulations
+(Wang et al., Sec. IV.A.1: 1.66 keV, 1e12 photons per pulse, 0.5 um beam radius, 172 x 172
+detector at 0.1 m with beam stop and gap, 96 x 96 centre crop), which used skopi.
+"""
+
+import functools
+import numbers
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy.spatial.transform import Rotation
+from sklearn.utils import check_random_state
+
+from .amplitude import FourierAmplitude
+from .detector import Detector, wavelength
+from .nonsample import (SALT_ELECTRON_DENSITY, WATER_ELECTRON_DENSITY, cluster_intensity,
+                        droplet_intensity)
+from .structures import Structure, list_structures, load_structure
+
+__all__ = ["CLASSES", "CLASSICAL_ELECTRON_RADIUS", "make_speckle_patterns"]
+
+CLASSES = ("single-hit", "multi-hit", "non-sample-hit", "no-hit")
+CLASSICAL_ELECTRON_RADIUS = 2.8179403262e-15  # m (CODATA 2018)
+
+_MULTI_HIT_SIZES = (2, 3, 4)
+_DROPLET_RADIUS = (200.0, 2000.0)  # Å, log-uniform: 20-200 nm buffer droplets
+_GRAIN_RADIUS = (50.0, 200.0)  # Å, log-uniform: 5-20 nm salt grains
+_GRAINS_PER_CLUSTER = (2, 8)  # inclusive
+_SLICES_PER_CALL = 64  # orientations interpolated per map_coordinates call (bounds memory)
+
+
+def _equivalent_radius(structure):
+    # Radius of the homogeneous sphere with the same radius of gyration, Rg = sqrt(3/5) R.
+    return np.sqrt(5 / 3) * structure.radius_of_gyration
+
+
+def _aggregate_centers(rng, radii, ball_radius):
+    """Centres of non-overlapping spheres of the given radii, uniform in a ball."""
+    while True:  # restart in the rare case that random sequential placement jams
+        centers = []
+        for _ in range(200 * len(radii)):
+            v = rng.normal(size=3)
+            c = v / np.linalg.norm(v) * ball_radius * rng.random() ** (1 / 3)
+            r = radii[len(centers)]
+            if all(np.linalg.norm(c - o) >= r + radii[j] for j, o in enumerate(centers)):
+                centers.append(c)
+                if len(centers) == len(radii):
+                    return np.array(centers)
+
+
+def _log_uniform(rng, bounds, size=None):
+    return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), size=size))
+
+
+class _PatternFactory:
+    """Expected |F|^2 (electrons^2) on a detector's good pixels, class by class."""
+
+    def __init__(self, structure, detector, photon_energy_kev, cache_dir):
+        self.structure = structure
+        self.detector = detector
+        self.energy = photon_energy_kev
+        self.cache_dir = cache_dir
+        self.q = detector.q_vectors(photon_energy_kev)[detector.mask]  # (P, 3), lab frame
+
+    @functools.cached_property
+    def amplitude(self):
+        # Only the classes with the particle in the beam need it.
+        q_max = np.linalg.norm(self.q, axis=1).max()
+        return FourierAmplitude.from_structure(self.structure, q_max, cache_dir=self.cache_dir)
+
+    def _intensity(self, rotations, shifts, sizes):
+        """|sum_j exp(-2 pi i q . t_j) F(R_j^T q)|^2 per pattern of ``sizes`` particles."""
+        out = np.empty((len(sizes), len(self.q)))
+        ends = np.cumsum(sizes)
+        first = 0
+        while first < len(sizes):
+            # Whole patterns, up to _SLICES_PER_CALL orientations per interpolation call.
+            lo = ends[first] - sizes[first]
+            last = max(first + 1, np.searchsorted(ends, lo + _SLICES_PER_CALL, side="right"))
+            hi = ends[last - 1]
+            f = self.amplitude.slices(self.q, rotations[lo:hi])
+            if shifts is not None:
+                phase = np.float32(-2 * np.pi) * (shifts[lo:hi] @ self.q.T).astype(np.float32)
+                f *= np.cos(phase) + np.complex64(1j) * np.sin(phase)
+                f = np.add.reduceat(f, ends[first:last] - sizes[first:last] - lo, axis=0)
+            out[first:last] = f.real ** 2 + f.imag ** 2
+            first = last
+        return out
+
+    def single_hit(self, rng, n):
+        rotations = Rotation.random(n, rng).as_matrix()
+        sizes = np.ones(n, dtype=int)
+        return self._intensity(rotations, None, sizes), sizes
+
+    def multi_hit(self, rng, n):
+        """2-4 particles of one aggregate, each randomly oriented, amplitudes added coherently.
+
+        Multi hits in SPI are dominated by clusters that formed in the aerosol, not by
+        independent particles scattered over the 1 um focus (those would give fringes of
+        period 1 / (separation) ~ 2e-4 Å^-1, far finer than a pixel). The particles are
+        modelled as non-overlapping spheres of the structure's equivalent radius
+        ``r = sqrt(5/3) Rg``, centred in a ball of radius 3 r (an aggregate about three
+        particle diameters wide).
+        """
+        sizes = rng.choice(_MULTI_HIT_SIZES, size=n)
+        r = _equivalent_radius(self.structure)
+        shifts = np.concatenate([_aggregate_centers(rng, np.full(k, r), 3 * r) for k in sizes])
+        rotations = Rotation.random(len(shifts), rng).as_matrix()
+        return self._intensity(rotations, shifts, sizes), sizes
+
+    def non_sample_hit(self, rng, n):
+        """Half buffer droplets (radius 20-200 nm), half clusters of 2-8 salt grains (5-20 nm).
+
+        Radii are log-uniform. Grain centres are non-overlapping and uniform in a ball of
+        radius ``1.5 R_max k^(1/3)`` for k grains of largest radius R_max (a compact
+        aggregate).
+        """
+        out = np.empty((n, len(self.q)))
+        for i in range(n):
+            if rng.random() < 0.5:
+                radius = _log_uniform(rng, _DROPLET_RADIUS)
+                image = droplet_intensity(self.detector, self.energy, radius,
+                                          electron_density=WATER_ELECTRON_DENSITY)
+            else:
+                k = rng.integers(_GRAINS_PER_CLUSTER[0], _GRAINS_PER_CLUSTER[1] + 1)
+                radii = _log_uniform(rng, _GRAIN_RADIUS, size=k)
+                centers = _aggregate_centers(rng, radii, 1.5 * radii.max() * k ** (1 / 3))
+                image = cluster_intensity(self.detector, self.energy, centers, radii,
+                                          electron_density=SALT_ELECTRON_DENSITY)
+            out[i] = image[self.detector.mask]
+        return out, np.zeros(n, dtype=int)
+
+    def no_hit(self, rng, n):
+        return np.zeros((n, len(self.q))), np.zeros(n, dtype=int)
+
+
+def _simulate(structure, classes, n_per_class, detector, photon_energy_kev, fluence,
+              fluence_jitter, background, shot_noise, read_noise, binning, seed, cache_dir):
+    rng = np.random.default_rng(seed)
+    factory = _PatternFactory(structure, detector, photon_energy_kev, cache_dir)
+    omega_p = (detector.solid_angle() * detector.polarization("horizontal"))[detector.mask]
+    photons_per_e2 = fluence * CLASSICAL_ELECTRON_RADIUS ** 2 * omega_p
+    # Background per pixel, following the same dOmega P as Thomson scattering of a diffuse
+    # source, normalised to the beam-centre pixel (dOmega = pixel_size^2 / distance^2).
+    relative = omega_p / (detector.pixel_size / detector.distance) ** 2
+    frames, n_particles = [], []
+    for label in classes:
+        method = getattr(factory, label.replace("-", "_"))
+        e2, counts = method(rng, n_per_class)
+        # Log-normal with mean 1: exp(sigma z - sigma^2 / 2), z ~ N(0, 1).
+        jitter = np.exp(fluence_jitter * rng.standard_normal(n_per_class)
+                        - fluence_jitter ** 2 / 2)[:, None]
+        expected = jitter * (e2 * photons_per_e2 + background * relative)
+        signal = rng.poisson(expected).astype(np.float64) if shot_noise else expected
+        if read_noise > 0:
+            signal += rng.normal(0.0, read_noise, size=signal.shape)
+        image = np.zeros((n_per_class, *detector.shape), dtype=np.float32)
+        image[:, detector.mask] = signal
+        h, w = detector.shape[0] // binning, detector.shape[1] // binning
+        frames.append(image.reshape(n_per_class, h, binning, w, binning).sum(axis=(2, 4)))
+        n_particles.append(counts)
+    return np.concatenate(frames), np.concatenate(n_particles)
+
+
+def _check_positive(name, value, *, allow_zero=False, hint=""):
+    ok = isinstance(value, numbers.Real) and np.isfinite(value) and (
+        value >= 0 if allow_zero else value > 0)
+    if not ok:
+        need = "a finite number >= 0" if allow_zero else "a finite positive number"
+        raise ValueError(f"{name} must be {need}, got {value!r}{hint}.")
+    return float(value)
+
+
+def make_speckle_patterns(structures=None, *, n_per_class=100,
+                          classes=("single-hit", "multi-hit", "non-sample-hit"), detector=None,
+                          binning=2, photon_energy_kev=1.66, n_photons=1e12, beam_radius=0.5e-6,
+                          fluence_jitter=0.5, background=0.01, read_noise=0.0, shot_noise=True,
+                          cache_dir=None, n_jobs=None, random_state=None,
+                          return_n_particles=False):
+    """Simulate labelled SPI speckle patterns of real structures, as in SpeckleNN.
+
+    For every structure and class, ``n_per_class`` patterns. The classes (labels are these
+    strings):
+
+    - ``"single-hit"``: one particle in a uniformly random orientation.
+    - ``"multi-hit"``: an aggregate of 2, 3 or 4 particles (equally likely), each randomly
+      oriented, non-overlapping, within a ball about three particle diameters wide;
+      amplitudes added coherently with phases ``exp(-2 pi i q . t_j)``.
+    - ``"non-sample-hit"``: parasitic scattering only, a buffer droplet (water sphere, 20-200
+      nm) or a cluster of 2-8 salt grains (5-20 nm); see :mod:`skspeckle.datasets.nonsample`.
+    - ``"no-hit"``: only the diffuse background and detector noise.
+
+    The Fourier amplitude of each structure is computed once on a grid set by the detector's
+    largest |q| and cached on disk (:meth:`FourierAmplitude.from_structure`); slices through
+    it are interpolated with a quadratic spline.
+
+    Parameters
+    ----------
+    structures : None, str, os.PathLike, Structure or list of these, default=None
+        Bundled ids (:func:`list_structures`), PDB/mmCIF paths or loaded structures. None means
+        all bundled structures.
+    n_per_class : int, default=100
+        Patterns per class per structure.
+    classes : sequence of str, default=("single-hit", "multi-hit", "non-sample-hit")
+        Which classes to simulate, in output order; any of the four labels above.
+    detector : Detector or None, default=None
+        Unbinned detector geometry and mask. None means ``Detector.speckle_nn().crop(96)``.
+    binning : int, default=2
+        Sum ``binning x binning`` blocks of pixels (after noise, as a detector read-out would),
+        so the default frames are 48 x 48; 1 keeps full resolution. The frames' geometry and
+        mask are ``detector.bin(binning)``.
+    photon_energy_kev : float, default=1.66
+        Photon energy in keV.
+    n_photons : float, default=1e12
+        Photons per pulse.
+    beam_radius : float, default=0.5e-6
+        Radius in metres of the (flat-top) focus; fluence ``n_photons / (pi beam_radius^2)``.
+    fluence_jitter : float, default=0.5
+        sigma of the log-normal per-pulse fluence multiplier ``exp(sigma z - sigma^2 / 2)``
+        (mean 1, 95 % between 0.33 and 2.3 times the mean for 0.5). It stands for the broad
+        photon-number distribution of real hits (SpeckleNN Fig. 5, PR772, mean 1.5e7 photons
+        per single hit), which comes mostly from where the particle crosses the focus. 0
+        disables it.
+    background : float, default=0.01
+        Mean diffuse background (residual gas, beamline scatter) in photons per unbinned pixel
+        at the beam centre, scaled elsewhere by dOmega P and by the pulse's fluence
+        multiplier; present in every class. 0 disables it.
+    read_noise : float, default=0.0
+        Standard deviation of Gaussian read noise in photons per unbinned pixel.
+    shot_noise : bool, default=True
+        Poisson-sample the photon counts. False returns the expected counts (plus read
+        noise), e.g. for noise-free checks.
+    cache_dir : str, os.PathLike, None or False, default=None
+        Cache of Fourier amplitudes; None means ``$SKSPECKLE_CACHE_DIR`` or
+        ``~/.cache/skspeckle``, False disables caching.
+    n_jobs : int or None, default=None
+        Structures simulated in parallel (joblib). The output does not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Seed of everything random: orientations, aggregates, jitter, noise.
+    return_n_particles : bool, default=False
+        Also return the number of sample particles in each pattern.
+
+    Returns
+    -------
+    X : ndarray of float32 of shape (n_samples, H // binning, W // binning)
+        Photons per (binned) pixel; masked pixels are 0. ``n_samples = n_structures *
+        len(classes) * n_per_class``, ordered by structure, then class.
+    y : ndarray of str of shape (n_samples,)
+        Class labels.
+    groups : ndarray of str of shape (n_samples,)
+        Structure id of each pattern (for group-aware splits).
+    n_particles : ndarray of int of shape (n_samples,)
+        Only with ``return_n_particles``: 1 for single hits, 2-4 for multi hits, 0 otherwise.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (unknown class label, non-positive energy, binning not
+        dividing the detector, ...); the message names the fix.
+    FileNotFoundError
+        If a structure is neither bundled nor an existing file.
+
+    Examples
+    --------
+    >>> from skspeckle.datasets import make_speckle_patterns
+    >>> X, y, groups = make_speckle_patterns(["1n7g"], n_per_class=2, random_state=0)
+    >>> X.shape, X.dtype, sorted(set(y))
+    ((6, 48, 48), dtype('float32'), ['multi-hit', 'non-sample-hit', 'single-hit'])
+    """
+    if isinstance(classes, str):
+        classes = (classes,)
+    classes = tuple(classes)
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct labels among {CLASSES}, got {classes!r}"
+                         + (f" (unknown: {unknown})" if unknown else "") + ".")
+    if not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
+    wavelength(photon_energy_kev)  # validates the energy
+    n_photons = _check_positive("n_photons", n_photons, hint=" (photons per pulse, e.g. 1e12)")
+    beam_radius = _check_positive("beam_radius", beam_radius,
+                                  hint=" (in metres, e.g. 0.5e-6 for a 0.5 um focus)")
+    fluence_jitter = _check_positive("fluence_jitter", fluence_jitter, allow_zero=True,
+                                     hint=" (log-normal sigma; 0 disables the jitter)")
+    background = _check_positive("background", background, allow_zero=True,
+                                 hint=" (photons per pixel; 0 disables it)")
+    read_noise = _check_positive("read_noise", read_noise, allow_zero=True,
+                                 hint=" (photons; 0 disables it)")
+    if detector is None:
+        detector = Detector.speckle_nn().crop(96)
+    if not isinstance(detector, Detector):
+        raise ValueError(f"detector must be a Detector (e.g. Detector.speckle_nn().crop(96)), "
+                         f"got {type(detector).__name__}.")
+    if not isinstance(binning, numbers.Integral):
+        raise ValueError(f"binning must be a positive integer, got {binning!r}.")
+    detector.bin(binning)  # validates that binning divides the detector shape
+    if structures is None:
+        structures = [entry["id"] for entry in list_structures()]
+    elif isinstance(structures, (str, Structure)) or hasattr(structures, "__fspath__"):
+        structures = [structures]
+    structures = [load_structure(s) for s in structures]
+    if not structures:
+        raise ValueError("structures is empty; pass None for all bundled structures or a list "
+                         "of ids, paths or Structure objects.")
+
+    fluence = n_photons / (np.pi * beam_radius ** 2)
+    seeds = np.random.SeedSequence(
+        check_random_state(random_state).randint(2 ** 32, size=4, dtype=np.uint64)
+    ).spawn(len(structures))
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_simulate)(s, classes, int(n_per_class), detector, float(photon_energy_kev),
+                           fluence, fluence_jitter, background, bool(shot_noise), read_noise,
+                           int(binning), seed, cache_dir)
+        for s, seed in zip(structures, seeds)
+    )
+    X = np.concatenate([r[0] for r in results])
+    y = np.tile(np.repeat(np.array(classes), n_per_class), len(structures))
+    groups = np.repeat(np.array([s.id for s in structures]), len(classes) * n_per_class)
+    if return_n_particles:
+        return X, y, groups, np.concatenate([r[1] for r in results])
+    return X, y, groups

@@ -1,0 +1,26 @@
+"""Shared fixtures: small simulated data sets from the bundled structures."""
+
+import pytest
+
+from skspeckle.datasets import make_speckle_patterns
+
+
+@pytest.fixture(scope="session")
+def amplitude_cache(tmp_path_factory):
+    """A fresh on-disk amplitude cache, so tests never depend on the user's ~/.cache."""
+    return tmp_path_factory.mktemp("amplitude-cache")
+
+
+@pytest.fixture(scope="session")
+def three_class_patterns(amplitude_cache):
+    """One particle, three classes, 30 patterns each: X (90, 48, 48) photons, y, groups."""
+    return make_speckle_patterns(["1bxn"], n_per_class=30, cache_dir=amplitude_cache,
+                                 random_state=0)
+
+
+@pytest.fixture(scope="session")
+def grouped_patterns(amplitude_cache):
+    """Single vs multi hits of three particles, 16 each per class: for grouped CV."""
+    return make_speckle_patterns(["1n7g", "1igy", "1bxn"], n_per_class=16,
+                                 classes=("single-hit", "multi-hit"),
+                                 cache_dir=amplitude_cache, random_state=1)

@@ -94,15 +94,16 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         paper's N(0, 0.2) weight initialisation.
     activation : {"relu", "prelu"}, default="relu"
         Non-linearity of the default network (ReLU in the paper).
-    normalize : {"log1p", "standardize"} or None, default="log1p"
-        Per-image input scaling, part of ``module_``. ``"log1p"``: negative values (dark
-        subtraction noise) clipped to 0, ``log(1 + counts)``, then each image standardised
-        to zero mean and unit variance. Photon counts fall by orders of magnitude from the
-        beam centre to the detector edge and the pulse fluence jitters ~10x from shot to
-        shot; the logarithm keeps the faint high-q speckles visible and the standardisation
-        makes the embedding fluence-independent. ``"standardize"``: only the per-image
-        standardisation (frames scaled upstream). ``None``: frames enter the network as they
-        are.
+    normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p"
+        Input scaling, part of ``module_`` (see :func:`skspeckle.nn.networks.scale_frames`).
+        ``"log1p"``: negative values (dark-subtraction noise) clipped to 0, then
+        ``log(1 + counts)``. Photon counts fall by orders of magnitude from the beam centre
+        to the detector edge; the logarithm keeps the faint high-q speckles visible while
+        keeping the absolute count, which separates multi from single hits.
+        ``"log1p-standardize"`` also standardises each image (fluence-independent
+        embeddings; on the demo's online scenario, 3jb9, 100 % area, it scored 0.81 against
+        0.86 for ``"log1p"``). ``"standardize"``: only the per-image standardisation (frames
+        scaled upstream). ``None``: frames enter the network as they are.
     max_epochs : int, default=100
         Upper bound on the passes over the training set (0 keeps the initial weights).
     batch_size : int, default=64
@@ -198,7 +199,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "augment": [None, list, tuple, HasMethods(["augment_tensor"])],
         "network": [None, callable],
         "activation": [StrOptions({"relu", "prelu"})],
-        "normalize": [StrOptions({"log1p", "standardize"}), None],
+        "normalize": [StrOptions({"log1p", "log1p-standardize", "standardize"}), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

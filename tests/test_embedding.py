@@ -416,8 +416,7 @@ def test_augment_must_keep_shape(data):
 def test_training_improves_few_shot_accuracy():
     """5-shot nearest-centroid accuracy on held-out toy speckle patterns.
 
-    Measured (4 seeds, 2 CPU threads): untrained ~0.66-0.71, trained ~0.94 (pixel space
-    log1p nearest centroid: 0.71).
+    Measured with the default normalize="log1p" (seed 0): untrained 0.71, trained 0.96.
     """
     torch_threads = torch.get_num_threads()
     X_train, y_train = _speckle(40, seed=0)

@@ -122,32 +122,44 @@ def speckle_net(image_shape, n_components=128, **kwargs):
     return SpeckleNet(image_shape, n_components, **kwargs)
 
 
+SCALINGS = ("log1p", "log1p-standardize", "standardize", None)
+
+
 def scale_frames(x, method="log1p"):
-    """Per-image input scaling of a batch of photon frames.
+    """Input scaling of a batch of photon frames.
 
     Parameters
     ----------
     x : torch.Tensor of shape (B, H, W), float32
         Photon counts (or ADU).
-    method : {"log1p", "standardize"} or None
-        ``"log1p"``: clip negative values (dark-subtraction noise) to 0, take ``log(1 + x)``,
-        then standardise each image to zero mean and unit variance. The logarithm compresses
-        the orders of magnitude between the centre and the edge of a speckle pattern so that
-        the high-q speckles carry weight; the per-image standardisation removes the pulse
-        fluence, which jitters by ~10x shot to shot. ``"standardize"``: only the per-image
-        standardisation (for frames already scaled upstream). ``None``: identity.
-        A constant image (e.g. an empty frame) becomes all zeros.
+    method : {"log1p", "log1p-standardize", "standardize"} or None
+        ``"log1p"``: clip negative values (dark-subtraction noise) to 0 and take
+        ``log(1 + x)``. The logarithm compresses the orders of magnitude between the centre
+        and the edge of a speckle pattern so that the high-q speckles carry weight, and keeps
+        the absolute photon count, which tells multi hits (n particles scatter n² times more
+        at low q) from single hits. ``"log1p-standardize"``: the same, then each image
+        standardised to zero mean and unit variance, which makes the embedding independent
+        of the pulse fluence at the price of that information. ``"standardize"``: only the
+        per-image standardisation (frames scaled upstream). ``None``: identity. A constant
+        image (e.g. an empty frame) standardises to all zeros.
 
     Returns
     -------
     torch.Tensor of shape (B, H, W), float32
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``.
     """
+    if method not in SCALINGS:
+        raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
     if method is None:
         return x
-    if method == "log1p":
+    if method.startswith("log1p"):
         x = torch.log1p(torch.clamp(x, min=0.0))
-    elif method != "standardize":
-        raise ValueError(f"normalize must be 'log1p', 'standardize' or None; got {method!r}.")
+    if method == "log1p":
+        return x
     dims = tuple(range(1, x.ndim))
     mean = x.mean(dim=dims, keepdim=True)
     std = x.std(dim=dims, keepdim=True, unbiased=False)
@@ -159,8 +171,8 @@ class InputScaling(nn.Module):
 
     def __init__(self, method="log1p"):
         super().__init__()
-        if method not in ("log1p", "standardize", None):
-            raise ValueError(f"normalize must be 'log1p', 'standardize' or None; got {method!r}.")
+        if method not in SCALINGS:
+            raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
         self.method = method
 
     def forward(self, x):

@@ -59,7 +59,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         Class label of each row of ``support_``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when ``X`` has string column names.
 
     See Also

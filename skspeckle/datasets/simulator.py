@@ -203,7 +203,7 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     - ``"no-hit"``: only the diffuse background and detector noise.
 
     The Fourier amplitude of each structure is computed once on a grid set by the detector's
-    largest |q| and cached on disk (:meth:`FourierAmplitude.from_structure`); slices through
+    largest ``|q|`` and cached on disk (:meth:`FourierAmplitude.from_structure`); slices through
     it are interpolated with a quadratic spline.
 
     Parameters

@@ -47,7 +47,7 @@ class Structure:
     elements : ndarray of str of shape (n_atoms,)
         Element symbols.
     n_electrons : int
-        Sum of Z: the forward-scattering amplitude |F(0)| in electrons.
+        Sum of Z: the forward-scattering amplitude ``|F(0)|`` in electrons.
     radius_of_gyration : float
         Electron-weighted radius of gyration in Å, ``sqrt(sum Z_i |r_i|^2 / sum Z_i)``. This is
         the radius that the Guinier law ``I(q) = I(0) exp(-(2 pi q Rg)^2 / 3)`` measures
@@ -131,7 +131,7 @@ def load_structure(path_or_id):
     - model 1 only (NMR and multi-model files carry alternative models, not copies);
     - waters removed (crystal or modelled solvent; the particle is in vacuum in SPI);
     - hydrogens (and deuteriums) removed, since most entries have none and including them
-      for some would make structures inconsistent; their 1 electron each is < 1 % of |F|;
+      for some would make structures inconsistent; their 1 electron each is < 1 % of ``|F|``;
     - the first alternative conformation of each atom kept; occupancies and B-factors are
       ignored (one static copy of the molecule);
     - atoms of unknown element dropped;

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def main(argv=None):
         "predict_patterns_per_s": _best_rate(lambda: pipe.predict(X), len(X)),
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores".strip(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                     cwd=Path(__file__).parent).stdout.strip() or None,
         "torch": torch.__version__,
         "skspeckle": skspeckle.__version__,
         "seed": args.seed,

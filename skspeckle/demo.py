@@ -86,13 +86,10 @@ def _online(structure, *, n_test_per_class, max_epochs, device, rng, start, verb
     for fraction in (1.0, 0.25):
         _log(verbose, start, f"online: training on {len(y_lab)} labelled patterns of "
                              f"{structure}, {fraction:.0%} detector area")
-        pipe = make_pipeline(
-            DetectorMask(fraction),
-            _embedder(max_epochs, device, int(rng.integers(2**31)), verbose),
-            FewShotCentroidClassifier(k=5),
-        )
-        pipe.fit(X_lab, y_lab)
-        embed = pipe[:-1]
+        # The classifier is fitted inside _score, once per draw of the supports.
+        embed = make_pipeline(DetectorMask(fraction),
+                              _embedder(max_epochs, device, int(rng.integers(2**31)), verbose))
+        embed.fit(X_lab, y_lab)
         scores = _score(embed.transform(X_lab), y_lab, embed.transform(X_test), y_test)
         rows.append({"scenario": f"online 3-way 5-shot ({structure})",
                      "detector_area": fraction, "n_test": len(y_test), **scores})

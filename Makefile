@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 
-.PHONY: demo test docs clean
+.PHONY: demo test docs bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 
 docs: $(VENV)/.docs-installed
 	$(BIN)/sphinx-build -b html docs docs/_build/html
+
+# Benchmarks get their own extras (pytorch-metric-learning, matplotlib); the package never
+# imports them.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+bench-quick: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run_all.py --scale quick
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run_all.py --scale full
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache

@@ -14,7 +14,9 @@ from skspeckle.augmentation import (
 )
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.persistence import load_model, save_model
 from skspeckle.preprocessing import DetectorMask
+from skspeckle.streaming import predict_file
 
 __version__ = "0.1.0"
 
@@ -28,4 +30,7 @@ __all__ = [
     "RandomZoom",
     "TripletEmbedder",
     "__version__",
+    "load_model",
+    "predict_file",
+    "save_model",
 ]

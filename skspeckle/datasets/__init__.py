@@ -5,15 +5,24 @@
 - :class:`Detector`: pixel geometry, momentum transfer, solid angle, polarisation, masks.
 - :class:`FourierAmplitude`: the 3-D Fourier amplitude of a particle, cached on disk.
 - :func:`make_speckle_patterns`: labelled single-, multi-, non-sample- and no-hit patterns.
+- :class:`FrameReader`, :func:`read_frames`, :class:`CXIWriter`, :func:`write_cxi`,
+  :class:`ResultsWriter`, :func:`write_results`: HDF5 / CXI frames in and results out, chunked
+  and atomic.
+- :func:`read_mask`: real detector masks (Dragonfly ``.byt``, HDF5, numpy) as True = good.
 """
 
 from .amplitude import FourierAmplitude, default_cache_dir
+from .cxi import CXIWriter, FrameReader, ResultsWriter, read_frames, write_cxi, write_results
 from .detector import Detector, wavelength
+from .masks import read_mask
 from .simulator import CLASSES, make_speckle_patterns
 from .structures import Structure, list_structures, load_structure
 
 __all__ = [
     "CLASSES",
+    "CXIWriter",
+    "FrameReader",
+    "ResultsWriter",
     "Detector",
     "FourierAmplitude",
     "Structure",
@@ -21,5 +30,9 @@ __all__ = [
     "list_structures",
     "load_structure",
     "make_speckle_patterns",
+    "read_frames",
+    "read_mask",
     "wavelength",
+    "write_cxi",
+    "write_results",
 ]

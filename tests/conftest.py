@@ -24,3 +24,22 @@ def grouped_patterns(amplitude_cache):
     return make_speckle_patterns(["1n7g", "1igy", "1bxn"], n_per_class=16,
                                  classes=("single-hit", "multi-hit"),
                                  cache_dir=amplitude_cache, random_state=1)
+
+
+@pytest.fixture(scope="session")
+def small_fitted_pipeline(amplitude_cache):
+    """``make_pipeline(DetectorMask(0.25), TripletEmbedder, FewShotCentroidClassifier)`` fitted
+    for one epoch on 24 frames of 1n7g; returns (pipeline, X, y). Treat it as read-only."""
+    from sklearn.pipeline import make_pipeline
+
+    from skspeckle import DetectorMask, FewShotCentroidClassifier, TripletEmbedder
+
+    X, y, _ = make_speckle_patterns(["1n7g"], n_per_class=8, random_state=0,
+                                    cache_dir=amplitude_cache)
+    pipe = make_pipeline(
+        DetectorMask(0.25),
+        TripletEmbedder(n_components=8, max_epochs=1, batch_size=16, device="cpu",
+                        random_state=0),
+        FewShotCentroidClassifier(k=2, random_state=0),
+    )
+    return pipe.fit(X, y), X, y

@@ -3,26 +3,16 @@
 import h5py
 import numpy as np
 import pytest
-from sklearn.pipeline import make_pipeline
 
-from skspeckle import DetectorMask, FewShotCentroidClassifier, TripletEmbedder
 from skspeckle.cli import build_parser, main
-from skspeckle.datasets import make_speckle_patterns
 from skspeckle.datasets.cxi import write_cxi
 from skspeckle.persistence import save_model
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, amplitude_cache):
+def files(tmp_path_factory, small_fitted_pipeline):
     """A saved fitted pipeline and a CXI run of 24 simulated 48 x 48 frames."""
-    X, y, _ = make_speckle_patterns(["1n7g"], n_per_class=8, random_state=0,
-                                    cache_dir=amplitude_cache)
-    pipe = make_pipeline(
-        DetectorMask(0.25),
-        TripletEmbedder(n_components=8, max_epochs=1, batch_size=16, device="cpu",
-                        random_state=0),
-        FewShotCentroidClassifier(k=2, random_state=0),
-    ).fit(X, y)
+    pipe, X, y = small_fitted_pipeline
     directory = tmp_path_factory.mktemp("cli")
     model = save_model(pipe, directory / "model.joblib")
     run = write_cxi(directory / "run.cxi", X, y)

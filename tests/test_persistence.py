@@ -7,25 +7,16 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from sklearn.pipeline import make_pipeline
 
 import skspeckle
-from skspeckle import DetectorMask, FewShotCentroidClassifier, TripletEmbedder
-from skspeckle.datasets import make_speckle_patterns
+from skspeckle import FewShotCentroidClassifier
 from skspeckle.persistence import _compatible, load_model, read_model_header, save_model
 
 
 @pytest.fixture(scope="module")
-def fitted(amplitude_cache):
-    X, y, _ = make_speckle_patterns(["1n7g"], n_per_class=8, random_state=0,
-                                    cache_dir=amplitude_cache)
-    pipe = make_pipeline(
-        DetectorMask(0.25),
-        TripletEmbedder(n_components=8, max_epochs=1, batch_size=16, device="cpu",
-                        random_state=0),
-        FewShotCentroidClassifier(k=2, random_state=0),
-    )
-    return pipe.fit(X, y), X
+def fitted(small_fitted_pipeline):
+    pipe, X, _ = small_fitted_pipeline
+    return pipe, X
 
 
 def _rewrite_header(path, **changes):

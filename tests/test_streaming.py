@@ -8,10 +8,7 @@ import h5py
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.pipeline import make_pipeline
 
-from skspeckle import DetectorMask, FewShotCentroidClassifier, TripletEmbedder
-from skspeckle.datasets import make_speckle_patterns
 from skspeckle.datasets.cxi import DATA_PATH, read_frames, write_cxi
 from skspeckle.streaming import predict_file
 
@@ -19,16 +16,9 @@ GROUP = "skspeckle_results"
 
 
 @pytest.fixture(scope="module")
-def fitted(amplitude_cache):
-    X, y, _ = make_speckle_patterns(["1n7g"], n_per_class=8, random_state=0,
-                                    cache_dir=amplitude_cache)
-    pipe = make_pipeline(
-        DetectorMask(0.25),
-        TripletEmbedder(n_components=8, max_epochs=1, batch_size=16, device="cpu",
-                        random_state=0),
-        FewShotCentroidClassifier(k=2, random_state=0),
-    )
-    return pipe.fit(X, y), X
+def fitted(small_fitted_pipeline):
+    pipe, X, _ = small_fitted_pipeline
+    return pipe, X
 
 
 class _Interrupting(ClassifierMixin, BaseEstimator):

@@ -2,6 +2,7 @@
 
 import functools
 import math
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -25,6 +26,7 @@ from .nn.losses import TripletBatchLoss
 from .nn.mining import MINING_STRATEGIES, balanced_batches
 from .nn.networks import EmbeddingModel, speckle_net
 from .nn.training import train_module
+from .nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
 
 __all__ = ["TripletEmbedder"]
 
@@ -122,6 +124,23 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         monitored loss. None trains for ``max_epochs``.
     tol : float, default=1e-4
         Minimum decrease of the monitored loss that counts as an improvement.
+    init_from : None, str, os.PathLike or fitted estimator, default=None
+        Initial weights of the network, for fine-tuning (e.g. pretrain offline on many
+        structures, then fit online on the particle at hand): a fitted ``TripletEmbedder``
+        with the same ``network`` / ``activation`` / ``n_components`` and frame shape, or the
+        path of a file written by ``torch.save(emb.module_.network.state_dict(), path)``.
+        Every weight of the convolutional part (``network.features``) must match in name and
+        shape (an error lists the mismatches); the fully connected part is copied where the
+        shapes match. ``clone`` (hence ``GridSearchCV``) replaces an estimator-valued
+        parameter by an unfitted copy: wrap it in ``sklearn.frozen.FrozenEstimator`` or pass
+        a path. None (default) starts from a fresh initialisation.
+    freeze : None, "features" or int, default=None
+        Which part of ``network.features`` ``fit`` leaves unchanged: None trains everything;
+        ``"features"`` (or 0) freezes the convolutional part (run in inference mode: batch
+        norm on its running statistics, bit-identical weights) and trains the fully connected
+        layers; int ``k`` keeps the last ``k`` convolutions (and the layers after them)
+        trainable (see :func:`skspeckle.nn.transfer.trainable_tail`). Meant for use with
+        ``init_from``.
     image_shape : tuple of int or None, default=None
         ``(H, W)`` of flattened input ``(n_samples, H * W)``; square frames by default.
     device : {"auto", "cpu", "cuda"}, str or torch.device, default="auto"
@@ -206,6 +225,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "init_from": [None, str, os.PathLike, HasMethods(["fit"])],
+        "freeze": [None, StrOptions({"features"}), Interval(Integral, 0, None, closed="left")],
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -228,6 +249,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        init_from=None,
+        freeze=None,
         image_shape=None,
         device="auto",
         random_state=None,
@@ -246,6 +269,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.init_from = init_from
+        self.freeze = freeze
         self.image_shape = image_shape
         self.device = device
         self.random_state = random_state
@@ -277,9 +302,12 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ValueError
             If ``y`` is missing or not a classification target, there are fewer than two
             classes, ``X`` is empty, has the wrong number of dimensions or non-finite
-            values, ``groups`` has the wrong length, or ``network`` returns the wrong shape.
+            values, ``groups`` has the wrong length, ``network`` returns the wrong shape,
+            ``init_from`` holds incompatible or no weights, or ``freeze`` asks for more
+            trainable convolutions than the network has.
         TypeError
-            If an ``augment`` entry has no ``augment_tensor`` method.
+            If an ``augment`` entry has no ``augment_tensor`` method, or ``freeze`` is set
+            for a network without ``.features``.
         RuntimeError
             If ``device`` asks for CUDA on a machine without it.
         """
@@ -324,8 +352,9 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     torch.cuda.manual_seed(seed)
             module = self._build_module()
             try:
-                self.history_ = self._train(module, X, y_enc, g_enc, train_idx, val_idx,
-                                            seed, device, augment)
+                with frozen(self._frozen_layers(module.network)):
+                    self.history_ = self._train(module, X, y_enc, g_enc, train_idx, val_idx,
+                                                seed, device, augment)
             finally:
                 module.cpu().eval()
         self.module_ = module
@@ -399,7 +428,19 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"The network maps a batch of 2 frames of shape {shape} to shape "
                 f"{tuple(out.shape)}; expected (2, n_components={self.n_components})."
             )
+        if self.init_from is not None:
+            copy_matching_weights(net, source_state_dict(self.init_from))
         return module
+
+    def _frozen_layers(self, net):
+        if self.freeze is None:
+            return []
+        if not isinstance(getattr(net, "features", None), torch.nn.Module):
+            raise TypeError(
+                f"freeze={self.freeze!r} needs a network with a convolutional .features "
+                f"submodule; {type(net).__name__} has none. Use freeze=None."
+            )
+        return trainable_tail(net.features, self.freeze)
 
     def _train(self, module, X, y_enc, g_enc, train_idx, val_idx, seed, device, augment):
         def tensors(idx):

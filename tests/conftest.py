@@ -1,8 +1,14 @@
 """Shared fixtures: small simulated data sets from the bundled structures."""
 
 import pytest
+import torch
 
 from skspeckle.datasets import make_speckle_patterns
+
+# The tests train tiny networks on tiny batches, where OpenMP thread hand-offs cost more than
+# the arithmetic (10-50x on a loaded 2-core machine, measured with PReLU on 64k values); one
+# intra-op thread keeps the suite fast and its timings stable.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

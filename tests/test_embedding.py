@@ -429,3 +429,49 @@ def test_training_improves_few_shot_accuracy():
     assert acc_trained > 0.85
     assert acc_trained > acc_untrained + 0.12, (acc_untrained, acc_trained)
     assert torch.get_num_threads() == torch_threads
+
+
+# ------------------------------------------------------------ transfer learning
+
+
+def _conv_state(emb):
+    return emb.module_.network.features.state_dict()
+
+
+def test_fine_tuning_with_frozen_features_keeps_them_bit_identical(fitted):
+    X, y = _blobs(n_classes=3, seed=1)  # a new task: the pretrained embedding must move
+    tuned = TripletEmbedder(**FAST, init_from=fitted, freeze="features").fit(X, y)
+    assert all(torch.equal(v, _conv_state(tuned)[k]) for k, v in _conv_state(fitted).items())
+    head_before = fitted.module_.network.head.state_dict()
+    assert not all(torch.equal(v, tuned.module_.network.head.state_dict()[k])
+                   for k, v in head_before.items())
+
+
+def test_fine_tuning_unfrozen_or_partially_frozen_changes_the_features(fitted):
+    X, y = _blobs(n_classes=3, seed=1)
+    tuned = TripletEmbedder(**FAST, init_from=fitted, freeze=1).fit(X, y)
+    before, after = _conv_state(fitted), _conv_state(tuned)
+    assert torch.equal(before["0.weight"], after["0.weight"])  # first convolution frozen
+    assert not torch.equal(before["4.weight"], after["4.weight"])  # last one trains
+    free = TripletEmbedder(**FAST, init_from=fitted).fit(X, y)
+    assert not torch.equal(before["0.weight"], _conv_state(free)["0.weight"])
+
+
+def test_init_from_a_weights_file_and_mismatch(fitted, data, tmp_path):
+    X, y = data
+    path = tmp_path / "embedder.pt"
+    torch.save(fitted.module_.network.state_dict(), path)
+    same = TripletEmbedder(**{**FAST, "max_epochs": 0}, init_from=path).fit(X, y)
+    np.testing.assert_array_equal(same.transform(X), fitted.transform(X))
+    with pytest.raises(ValueError, match=r"missing from the source: features\.1\.weight"):
+        TripletEmbedder(**FAST, init_from=fitted, activation="prelu").fit(X, y)
+
+
+def test_freeze_needs_features(data):
+    X, y = data
+
+    def mlp(shape, n):
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(shape[0] * shape[1], n))
+
+    with pytest.raises(TypeError, match=r"freeze='features' needs a network with .*\.features"):
+        TripletEmbedder(**FAST, network=mlp, freeze="features").fit(X, y)

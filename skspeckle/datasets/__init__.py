@@ -9,12 +9,16 @@
   :class:`ResultsWriter`, :func:`write_results`: HDF5 / CXI frames in and results out, chunked
   and atomic.
 - :func:`read_mask`: real detector masks (Dragonfly ``.byt``, HDF5, numpy) as True = good.
+- :func:`make_sfx_frames`: synthetic serial-crystallography frames (hit / maybe / miss) for the
+  SFX hit-finding baselines; :func:`read_cbf` reads real CBF frames.
 """
 
 from .amplitude import FourierAmplitude, default_cache_dir
+from .cbf import read_cbf
 from .cxi import CXIWriter, FrameReader, ResultsWriter, read_frames, write_cxi, write_results
 from .detector import Detector, wavelength
 from .masks import read_mask
+from .sfx import SFX_CLASSES, SFX_DATASETS, make_sfx_frames
 from .simulator import CLASSES, make_speckle_patterns
 from .structures import Structure, list_structures, load_structure
 
@@ -23,13 +27,17 @@ __all__ = [
     "CXIWriter",
     "FrameReader",
     "ResultsWriter",
+    "SFX_CLASSES",
+    "SFX_DATASETS",
     "Detector",
     "FourierAmplitude",
     "Structure",
     "default_cache_dir",
     "list_structures",
     "load_structure",
+    "make_sfx_frames",
     "make_speckle_patterns",
+    "read_cbf",
     "read_frames",
     "read_mask",
     "wavelength",

@@ -1,7 +1,6 @@
 """SpeckleNN's unified embedding as a scikit-learn transformer."""
 
 import functools
-import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -14,14 +13,14 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._images import validate_images
-from .nn.device import resolve_device
+from ._split import stratified_split
+from .nn.device import resolve_device, torch_seeded
 from .nn.losses import TripletBatchLoss
 from .nn.mining import MINING_STRATEGIES, balanced_batches
 from .nn.networks import EmbeddingModel, speckle_net
@@ -337,19 +336,11 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, val_idx = self._split(y_enc, seed)
+        train_idx, val_idx = stratified_split(y_enc, self.validation_fraction, seed,
+                                              len(self.classes_), type(self).__name__)
         self._warn_if_no_positives(y_enc[train_idx], g_enc[train_idx])
 
-        fork_devices, device_type = [], "cuda"
-        if device.type == "cuda":
-            fork_devices = [device.index if device.index is not None else torch.cuda.current_device()]
-        elif device.type != "cpu":
-            device_type = device.type
-        with torch.random.fork_rng(devices=fork_devices, device_type=device_type):
-            torch.random.default_generator.manual_seed(seed)
-            if device.type == "cuda":
-                with torch.cuda.device(fork_devices[0]):
-                    torch.cuda.manual_seed(seed)
+        with torch_seeded(seed, device):
             module = self._build_module()
             try:
                 with frozen(self._frozen_layers(module.network)):
@@ -373,28 +364,6 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"{type(step).__name__} does not."
                 )
         return _AugmentChain(steps) if steps else None
-
-    def _split(self, y_enc, seed):
-        n = len(y_enc)
-        all_idx = np.arange(n)
-        if self.validation_fraction == 0:
-            return all_idx, None
-        n_classes = len(self.classes_)
-        n_val = math.ceil(self.validation_fraction * n)
-        counts = np.bincount(y_enc, minlength=n_classes)
-        if counts.min() < 2 or n_val < n_classes or n - n_val < n_classes:
-            warnings.warn(
-                f"validation_fraction={self.validation_fraction} of {n} frames cannot hold "
-                f"every one of the {n_classes} classes in both the training and the "
-                "validation set (each class needs 2 frames or more); training without a "
-                "validation set, early stopping monitors the training loss.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return all_idx, None
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-        train_idx, val_idx = next(splitter.split(np.zeros((n, 1)), y_enc))
-        return np.sort(train_idx), np.sort(val_idx)
 
     @staticmethod
     def _warn_if_no_positives(y_enc, g_enc):

@@ -7,16 +7,12 @@ training through :func:`skspeckle.nn.training.train_module`, and batched predict
 a baseline only says which network it trains (:meth:`NeuralNetClassifier._build_network`).
 """
 
-import contextlib
-import math
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -30,53 +26,18 @@ from sklearn.utils.validation import (
 from torch.nn import functional as F
 
 from .._images import validate_images
+from .._split import stratified_split
 from ..nn.baseline_networks import ClassifierModel
-from ..nn.device import resolve_device
+from ..nn.device import resolve_device, torch_seeded
 from ..nn.training import train_module
-from ..nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
+from ..nn.transfer import (
+    copy_matching_weights,
+    frozen,
+    source_state_dict,
+    trainable_tail,
+)
 
 __all__ = ["NeuralNetClassifier"]
-
-
-@contextlib.contextmanager
-def torch_seeded(seed, device):
-    """Seed torch (CPU and ``device``) inside a fork of its random state; the global state
-    is restored on exit."""
-    fork_devices, device_type = [], "cuda"
-    if device.type == "cuda":
-        fork_devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    elif device.type != "cpu":
-        device_type = device.type
-    with torch.random.fork_rng(devices=fork_devices, device_type=device_type):
-        torch.random.default_generator.manual_seed(seed)
-        if device.type == "cuda":
-            with torch.cuda.device(fork_devices[0]):
-                torch.cuda.manual_seed(seed)
-        yield
-
-
-def stratified_split(y_enc, fraction, seed, n_classes, name):
-    """Sorted (train, validation) indices, stratified by class; validation is None when
-    ``fraction`` is 0 or too few frames hold every class on both sides (with a warning)."""
-    n = len(y_enc)
-    all_idx = np.arange(n)
-    if fraction == 0:
-        return all_idx, None
-    n_val = math.ceil(fraction * n)
-    counts = np.bincount(y_enc, minlength=n_classes)
-    if counts.min() < 2 or n_val < n_classes or n - n_val < n_classes:
-        warnings.warn(
-            f"{name}: validation_fraction={fraction} of {n} frames cannot hold every one of "
-            f"the {n_classes} classes in both the training and the validation set (each class "
-            "needs 2 frames or more); training without a validation set, early stopping "
-            "monitors the training loss.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return all_idx, None
-    splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    train_idx, val_idx = next(splitter.split(np.zeros((n, 1)), y_enc))
-    return np.sort(train_idx), np.sort(val_idx)
 
 
 def weighted_cross_entropy(logits, target, weight):

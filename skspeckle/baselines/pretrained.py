@@ -23,7 +23,8 @@ from ..nn.baseline_networks import VGG_CONFIGS, NetworkFeatures, VGGFeatures
 from ..nn.device import resolve_device
 from ..nn.networks import InputScaling
 from ..nn.transfer import copy_matching_weights, load_state_dict_file, source_state_dict
-from ._base import predict_batched, torch_seeded
+from ..nn.device import torch_seeded
+from ._base import predict_batched
 
 __all__ = ["PretrainedFeatures"]
 

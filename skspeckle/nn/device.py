@@ -1,8 +1,10 @@
 """Choosing the torch device an estimator computes on."""
 
+import contextlib
+
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "torch_seeded"]
 
 
 def resolve_device(device="auto"):
@@ -63,3 +65,20 @@ def resolve_device(device="auto"):
         if is_available is not None and not is_available():
             raise RuntimeError(f"device={str(device)!r} was requested but is not available.")
     return device
+
+
+@contextlib.contextmanager
+def torch_seeded(seed, device):
+    """Seed torch (CPU and ``device``) inside a fork of its random state; the global state
+    is restored on exit."""
+    fork_devices, device_type = [], "cuda"
+    if device.type == "cuda":
+        fork_devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    elif device.type != "cpu":
+        device_type = device.type
+    with torch.random.fork_rng(devices=fork_devices, device_type=device_type):
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(fork_devices[0]):
+                torch.cuda.manual_seed(seed)
+        yield

@@ -7,7 +7,7 @@ that situation reproducibly, either from a visible fraction and a layout or from
 detector mask, and also hides bad (NaN / inf) pixels when asked.
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context

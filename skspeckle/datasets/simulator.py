@@ -9,10 +9,18 @@ with Phi the fluence (photons/m^2) of a flat-top beam of ``n_photons`` over a di
 ``beam_radius``, r_e the classical electron radius, dOmega the pixel's solid angle, P the
 polarisation factor (horizontal linear polarisation, as at an XFEL) and F the scattering
 amplitude in electrons; then multiplied by a per-pulse fluence jitter, plus a diffuse
-background, Poisson-sampled (shot noise), plus optional Gaussian read noise, zeroed in masked
-pixels and summed in ``binning x binning`` blocks. The setup follows the SpeckleNN simulations
-(Wang et al., Sec. IV.A.1: 1.66 keV, 1e12 photons per pulse, 0.5 um beam radius, 172 x 172
-detector at 0.1 m with beam stop and gap, 96 x 96 centre crop), which used skopi.
+background, Poisson-sampled (shot noise), optionally converted to ADU by a detector gain, plus
+optional Gaussian read noise, zeroed in masked pixels and summed in ``binning x binning``
+blocks. The setup follows the SpeckleNN simulations (Wang et al., Sec. IV.A.1: 1.66 keV, 1e12
+photons per pulse, 0.5 um beam radius, 172 x 172 detector at 0.1 m with beam stop and gap,
+96 x 96 centre crop), which used skopi; :meth:`Detector.pnccd_back` with
+``adu_per_photon=PR772_ADU_PER_PHOTON`` and ``read_noise=PR772_READ_NOISE_ADU`` gives frames
+in the units and geometry of the bundled real PR772 frames.
+
+Cost: the 3-D amplitude is computed once per structure and q range (cached); each pattern is
+then a trilinear interpolation of the amplitude on the detector's pixels (~0.1-0.15 us per
+pixel and particle on the 2-core test machine) plus one Poisson draw per pixel
+(benchmarks/simulator_speed.py).
 """
 
 import functools
@@ -26,7 +34,7 @@ from sklearn.utils import check_random_state
 from .amplitude import FourierAmplitude
 from .detector import Detector, wavelength
 from .nonsample import (SALT_ELECTRON_DENSITY, WATER_ELECTRON_DENSITY, cluster_intensity,
-                        droplet_intensity)
+                        droplet_intensity, streak_intensity)
 from .structures import Structure, list_structures, load_structure
 
 __all__ = ["CLASSES", "CLASSICAL_ELECTRON_RADIUS", "make_speckle_patterns"]
@@ -38,7 +46,11 @@ _MULTI_HIT_SIZES = (2, 3, 4)
 _DROPLET_RADIUS = (200.0, 2000.0)  # Å, log-uniform: 20-200 nm buffer droplets
 _GRAIN_RADIUS = (50.0, 200.0)  # Å, log-uniform: 5-20 nm salt grains
 _GRAINS_PER_CLUSTER = (2, 8)  # inclusive
-_SLICES_PER_CALL = 64  # orientations interpolated per map_coordinates call (bounds memory)
+_ROD_RADIUS = (30.0, 150.0)  # Å, log-uniform: 3-15 nm needles / fibres
+_SLICES_PER_CALL = 64  # orientations interpolated per call (bounds memory)
+# Patterns per noise / read-out step: bounds the float64 temporaries (~15 MB for 64 frames of
+# 172 x 172) instead of hundreds of MB for a whole class.
+_PATTERNS_PER_STEP = 64
 
 
 def _equivalent_radius(structure):
@@ -65,12 +77,13 @@ def _log_uniform(rng, bounds, size=None):
 
 
 class _PatternFactory:
-    """Expected |F|^2 (electrons^2) on a detector's good pixels, class by class."""
+    """Expected |F|^2 (electrons^2, float32) on a detector's good pixels, class by class."""
 
-    def __init__(self, structure, detector, photon_energy_kev, cache_dir):
+    def __init__(self, structure, detector, photon_energy_kev, beam_radius, cache_dir):
         self.structure = structure
         self.detector = detector
         self.energy = photon_energy_kev
+        self.beam_radius = beam_radius
         self.cache_dir = cache_dir
         self.q = detector.q_vectors(photon_energy_kev)[detector.mask]  # (P, 3), lab frame
 
@@ -82,7 +95,7 @@ class _PatternFactory:
 
     def _intensity(self, rotations, shifts, sizes):
         """|sum_j exp(-2 pi i q . t_j) F(R_j^T q)|^2 per pattern of ``sizes`` particles."""
-        out = np.empty((len(sizes), len(self.q)))
+        out = np.empty((len(sizes), len(self.q)), dtype=np.float32)
         ends = np.cumsum(sizes)
         first = 0
         while first < len(sizes):
@@ -121,57 +134,77 @@ class _PatternFactory:
         return self._intensity(rotations, shifts, sizes), sizes
 
     def non_sample_hit(self, rng, n):
-        """Half buffer droplets (radius 20-200 nm), half clusters of 2-8 salt grains (5-20 nm).
+        """One of three sources, equally likely (see :mod:`skspeckle.datasets.nonsample`).
 
-        Radii are log-uniform. Grain centres are non-overlapping and uniform in a ball of
-        radius ``1.5 R_max k^(1/3)`` for k grains of largest radius R_max (a compact
-        aggregate).
+        - a buffer droplet (water sphere, radius 20-200 nm);
+        - a cluster of 2-8 salt grains (radii 5-20 nm), non-overlapping, centred uniformly in a
+          ball of radius ``1.5 R_max k^(1/3)`` for k grains of largest radius R_max (a compact
+          aggregate);
+        - a streak: a salt needle of radius 3-15 nm crossing the whole focus (illuminated
+          length = beam diameter) perpendicular to the beam, at a uniformly random angle in
+          the detector plane.
+
+        Radii are log-uniform.
         """
-        out = np.empty((n, len(self.q)))
+        out = np.empty((n, len(self.q)), dtype=np.float32)
         for i in range(n):
-            if rng.random() < 0.5:
+            source = rng.integers(3)
+            if source == 0:
                 radius = _log_uniform(rng, _DROPLET_RADIUS)
                 image = droplet_intensity(self.detector, self.energy, radius,
                                           electron_density=WATER_ELECTRON_DENSITY)
-            else:
+            elif source == 1:
                 k = rng.integers(_GRAINS_PER_CLUSTER[0], _GRAINS_PER_CLUSTER[1] + 1)
                 radii = _log_uniform(rng, _GRAIN_RADIUS, size=k)
                 centers = _aggregate_centers(rng, radii, 1.5 * radii.max() * k ** (1 / 3))
                 image = cluster_intensity(self.detector, self.energy, centers, radii,
                                           electron_density=SALT_ELECTRON_DENSITY)
+            else:
+                angle = rng.uniform(0, np.pi)
+                image = streak_intensity(self.detector, self.energy,
+                                         _log_uniform(rng, _ROD_RADIUS), 2e10 * self.beam_radius,
+                                         [np.cos(angle), np.sin(angle), 0.0],
+                                         electron_density=SALT_ELECTRON_DENSITY)
             out[i] = image[self.detector.mask]
         return out, np.zeros(n, dtype=int)
 
     def no_hit(self, rng, n):
-        return np.zeros((n, len(self.q))), np.zeros(n, dtype=int)
+        return np.zeros((n, len(self.q)), dtype=np.float32), np.zeros(n, dtype=int)
 
 
 def _simulate(structure, classes, n_per_class, detector, photon_energy_kev, fluence,
-              fluence_jitter, background, shot_noise, read_noise, binning, seed, cache_dir):
+              beam_radius, fluence_jitter, background, shot_noise, adu_per_photon, read_noise,
+              binning, seed, cache_dir):
     rng = np.random.default_rng(seed)
-    factory = _PatternFactory(structure, detector, photon_energy_kev, cache_dir)
+    factory = _PatternFactory(structure, detector, photon_energy_kev, beam_radius, cache_dir)
     omega_p = (detector.solid_angle() * detector.polarization("horizontal"))[detector.mask]
     photons_per_e2 = fluence * CLASSICAL_ELECTRON_RADIUS ** 2 * omega_p
     # Background per pixel, following the same dOmega P as Thomson scattering of a diffuse
     # source, normalised to the beam-centre pixel (dOmega = pixel_size^2 / distance^2).
     relative = omega_p / (detector.pixel_size / detector.distance) ** 2
-    frames, n_particles = [], []
-    for label in classes:
+    h, w = detector.shape[0] // binning, detector.shape[1] // binning
+    X = np.empty((len(classes) * n_per_class, h, w), dtype=np.float32)
+    n_particles = []
+    for c, label in enumerate(classes):
         method = getattr(factory, label.replace("-", "_"))
         e2, counts = method(rng, n_per_class)
         # Log-normal with mean 1: exp(sigma z - sigma^2 / 2), z ~ N(0, 1).
         jitter = np.exp(fluence_jitter * rng.standard_normal(n_per_class)
                         - fluence_jitter ** 2 / 2)[:, None]
-        expected = jitter * (e2 * photons_per_e2 + background * relative)
-        signal = rng.poisson(expected).astype(np.float64) if shot_noise else expected
-        if read_noise > 0:
-            signal += rng.normal(0.0, read_noise, size=signal.shape)
-        image = np.zeros((n_per_class, *detector.shape), dtype=np.float32)
-        image[:, detector.mask] = signal
-        h, w = detector.shape[0] // binning, detector.shape[1] // binning
-        frames.append(image.reshape(n_per_class, h, binning, w, binning).sum(axis=(2, 4)))
+        for lo in range(0, n_per_class, _PATTERNS_PER_STEP):
+            hi = min(lo + _PATTERNS_PER_STEP, n_per_class)
+            expected = jitter[lo:hi] * (e2[lo:hi] * photons_per_e2 + background * relative)
+            signal = (rng.poisson(expected) if shot_noise else expected).astype(np.float32)
+            if adu_per_photon is not None:
+                signal *= np.float32(adu_per_photon)
+            if read_noise > 0:
+                signal += rng.normal(0.0, read_noise, size=signal.shape).astype(np.float32)
+            image = np.zeros((hi - lo, *detector.shape), dtype=np.float32)
+            image[:, detector.mask] = signal
+            X[c * n_per_class + lo:c * n_per_class + hi] = image.reshape(
+                hi - lo, h, binning, w, binning).sum(axis=(2, 4))
         n_particles.append(counts)
-    return np.concatenate(frames), np.concatenate(n_particles)
+    return X, np.concatenate(n_particles)
 
 
 def _check_positive(name, value, *, allow_zero=False, hint=""):
@@ -187,7 +220,7 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
                           classes=("single-hit", "multi-hit", "non-sample-hit"), detector=None,
                           binning=2, photon_energy_kev=1.66, n_photons=1e12, beam_radius=0.5e-6,
                           fluence_jitter=0.5, background=0.01, read_noise=0.0, shot_noise=True,
-                          cache_dir=None, n_jobs=None, random_state=None,
+                          adu_per_photon=None, cache_dir=None, n_jobs=None, random_state=None,
                           return_n_particles=False):
     """Simulate labelled SPI speckle patterns of real structures, as in SpeckleNN.
 
@@ -198,13 +231,25 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     - ``"multi-hit"``: an aggregate of 2, 3 or 4 particles (equally likely), each randomly
       oriented, non-overlapping, within a ball about three particle diameters wide;
       amplitudes added coherently with phases ``exp(-2 pi i q . t_j)``.
-    - ``"non-sample-hit"``: parasitic scattering only, a buffer droplet (water sphere, 20-200
-      nm) or a cluster of 2-8 salt grains (5-20 nm); see :mod:`skspeckle.datasets.nonsample`.
+    - ``"non-sample-hit"``: parasitic scattering only, equally often a buffer droplet (water
+      sphere, 20-200 nm), a cluster of 2-8 salt grains (5-20 nm) or a streak through the beam
+      centre from a needle (3-15 nm radius) crossing the focus; see
+      :mod:`skspeckle.datasets.nonsample`.
     - ``"no-hit"``: only the diffuse background and detector noise.
 
     The Fourier amplitude of each structure is computed once on a grid set by the detector's
     largest ``|q|`` and cached on disk (:meth:`FourierAmplitude.from_structure`); slices through
-    it are interpolated with a quadratic spline.
+    it are interpolated trilinearly on a grid refined 2x by its quadratic spline.
+
+    Any :class:`Detector` works: non-square, off-centre beam, any mask. For frames that look
+    like the bundled real PR772 ones (:func:`skspeckle.datasets.real.load_pr772_frames`), use
+    ``detector=Detector.pnccd_back(distance)``, ``binning=1``, ``photon_energy_kev=1.6``,
+    ``adu_per_photon=PR772_ADU_PER_PHOTON`` and ``read_noise=PR772_READ_NOISE_ADU``, with the
+    distance chosen for the particle's size as :meth:`Detector.pnccd_back` explains. A PDB
+    particle scatters far less than the 60-70 nm virus: with the default pulse 3jb9 (86,551
+    atoms, at 0.24 m) gives ~5e3-1e4 photons per single hit where the real single-looking
+    frames hold 0.8-2.4e5, so raise ``n_photons`` 10-30x for real-like counts (SpeckleNN
+    also trained at 100x its baseline fluence, Fig. 7).
 
     Parameters
     ----------
@@ -231,22 +276,32 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
         sigma of the log-normal per-pulse fluence multiplier ``exp(sigma z - sigma^2 / 2)``
         (mean 1, 95 % between 0.33 and 2.3 times the mean for 0.5). It stands for the broad
         photon-number distribution of real hits (SpeckleNN Fig. 5, PR772, mean 1.5e7 photons
-        per single hit), which comes mostly from where the particle crosses the focus. 0
-        disables it.
+        per single hit), which comes mostly from where the particle crosses the focus; the
+        logarithms of the totals of the eight single-looking bundled PR772 frames have a
+        standard deviation of 0.45 (:mod:`skspeckle.datasets.real`). 0 disables it.
     background : float, default=0.01
         Mean diffuse background (residual gas, beamline scatter) in photons per unbinned pixel
         at the beam centre, scaled elsewhere by dOmega P and by the pulse's fluence
         multiplier; present in every class. 0 disables it.
     read_noise : float, default=0.0
-        Standard deviation of Gaussian read noise in photons per unbinned pixel.
+        Standard deviation of Gaussian read noise per unbinned pixel, in the output unit:
+        photons, or ADU when ``adu_per_photon`` is given (1.4 ADU for the real pnCCD frames,
+        :data:`~skspeckle.datasets.real.PR772_READ_NOISE_ADU`). Added after the gain, so
+        frames can be negative, as dark-subtracted detector frames are.
     shot_noise : bool, default=True
         Poisson-sample the photon counts. False returns the expected counts (plus read
         noise), e.g. for noise-free checks.
+    adu_per_photon : float or None, default=None
+        Detector gain. None returns photons; a number returns ADU = gain x photons (+ read
+        noise), e.g. :data:`~skspeckle.datasets.real.PR772_ADU_PER_PHOTON` (7.6, measured on
+        the real pnCCD frames).
     cache_dir : str, os.PathLike, None or False, default=None
         Cache of Fourier amplitudes; None means ``$SKSPECKLE_CACHE_DIR`` or
         ``~/.cache/skspeckle``, False disables caching.
     n_jobs : int or None, default=None
-        Structures simulated in parallel (joblib). The output does not depend on it.
+        Structures simulated in parallel (joblib's loky processes). The output does not
+        depend on it. Each worker process imports the package and reads its structure's
+        amplitude (seconds of start-up), so it pays off for many or large structures.
     random_state : int, RandomState instance or None, default=None
         Seed of everything random: orientations, aggregates, jitter, noise.
     return_n_particles : bool, default=False
@@ -255,7 +310,7 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     Returns
     -------
     X : ndarray of float32 of shape (n_samples, H // binning, W // binning)
-        Photons per (binned) pixel; masked pixels are 0. ``n_samples = n_structures *
+        Photons per (binned) pixel, or ADU with ``adu_per_photon``; masked pixels are 0. ``n_samples = n_structures *
         len(classes) * n_per_class``, ordered by structure, then class.
     y : ndarray of str of shape (n_samples,)
         Class labels.
@@ -297,7 +352,11 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     background = _check_positive("background", background, allow_zero=True,
                                  hint=" (photons per pixel; 0 disables it)")
     read_noise = _check_positive("read_noise", read_noise, allow_zero=True,
-                                 hint=" (photons; 0 disables it)")
+                                 hint=" (photons, or ADU with adu_per_photon; 0 disables it)")
+    if adu_per_photon is not None:
+        adu_per_photon = _check_positive("adu_per_photon", adu_per_photon,
+                                         hint=" (ADU per photon, e.g. 7.6 for the PR772 "
+                                              "pnCCD frames; None returns photons)")
     if detector is None:
         detector = Detector.speckle_nn().crop(96)
     if not isinstance(detector, Detector):
@@ -321,8 +380,8 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     ).spawn(len(structures))
     results = Parallel(n_jobs=n_jobs)(
         delayed(_simulate)(s, classes, int(n_per_class), detector, float(photon_energy_kev),
-                           fluence, fluence_jitter, background, bool(shot_noise), read_noise,
-                           int(binning), seed, cache_dir)
+                           fluence, beam_radius, fluence_jitter, background, bool(shot_noise),
+                           adu_per_photon, read_noise, int(binning), seed, cache_dir)
         for s, seed in zip(structures, seeds)
     )
     X = np.concatenate([r[0] for r in results])

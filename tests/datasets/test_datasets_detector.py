@@ -67,3 +67,26 @@ def test_invalid_geometry_is_refused():
         Detector((10, 10), 1e-3, 0.1, mask=np.ones((9, 10), bool))
     with pytest.raises(ValueError, match="photon_energy_kev"):
         Detector((10, 10), 1e-3, 0.1).q_vectors(0.0)
+
+
+def test_pnccd_back_is_the_geometry_of_the_real_frames():
+    from skspeckle.datasets.real import load_pr772_frames
+
+    det = Detector.pnccd_back()
+    assert det.shape == (260, 257) and det.pixel_size == 3e-4 and det.distance == 0.586
+    assert det.beam_center == (129.0, 128.5)
+    X, mask = load_pr772_frames()
+    np.testing.assert_array_equal(det.mask, mask)
+    assert not det.mask[128:133].any()  # the gap between the two panels
+    assert not det.mask[129, 128]  # the beam stop
+    assert Detector.pnccd_back(0.2).distance == 0.2
+    # The documented check of the distance: the first minimum of the radial profile of a
+    # single-looking frame lies where a ~58 nm sphere (PR772) has its first zero.
+    good = mask & np.isfinite(X).all(axis=0)
+    r = np.rint(np.hypot(*(np.indices(det.shape) - np.array([129.0, 128.5])[:, None, None])))
+    r = r.astype(int)
+    profile = np.bincount(r[good], X[8][good]) / np.maximum(np.bincount(r[good]), 1)
+    first_min = 20 + np.argmin(profile[20:50])
+    q1 = np.linalg.norm(det.q_vectors(1.6, 129.0, 128.5 + first_min))
+    diameter_nm = 2 * 4.4934 / (2 * np.pi * q1) / 10
+    assert 50 < diameter_nm < 70

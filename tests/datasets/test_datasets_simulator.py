@@ -117,3 +117,70 @@ def test_bad_arguments_say_what_to_fix(kwargs, match):
 def test_unknown_structure_is_a_file_not_found():
     with pytest.raises(FileNotFoundError, match="bundled"):
         make_speckle_patterns(["no_such_protein.pdb"], n_per_class=1, cache_dir=False)
+
+
+def test_adu_gain_multiplies_and_read_noise_is_in_output_units(cache_dir):
+    kw = dict(structures="1n7g", n_per_class=3, classes=("single-hit", "no-hit"),
+              detector=SMALL, cache_dir=cache_dir, random_state=5)
+    photons = make_speckle_patterns(**kw)[0]
+    adu = make_speckle_patterns(adu_per_photon=7.6, **kw)[0]
+    np.testing.assert_allclose(adu, 7.6 * photons, rtol=1e-6)  # same Poisson draws
+    assert np.allclose(photons, np.round(photons))
+    # Read noise is added after the gain, in ADU: its spread does not scale with the gain.
+    dark = dict(kw, classes=("no-hit",), n_per_class=2, background=0.0, read_noise=1.4,
+                binning=1)
+    for gain in (None, 7.6, 50.0):
+        X = make_speckle_patterns(adu_per_photon=gain, **dark)[0]
+        assert X.std() == pytest.approx(1.4, rel=0.05) and X.min() < 0
+    with pytest.raises(ValueError, match="adu_per_photon"):
+        make_speckle_patterns(adu_per_photon=0.0, **kw)
+
+
+def test_any_geometry_non_square_with_an_off_centre_beam(small_structure, cache_dir):
+    det = Detector((21, 34), 6e-4, 0.1, beam_center=(5, 27),
+                   mask=np.arange(21 * 34).reshape(21, 34) % 7 != 0)
+    X, _, _ = make_speckle_patterns(small_structure, n_per_class=2, detector=det, binning=1,
+                                    classes=("single-hit",), cache_dir=cache_dir,
+                                    random_state=0, **_quiet())
+    assert X.shape == (2, 21, 34) and (X[:, ~det.mask] == 0).all()
+    # The beam hits pixel (5, 27): q = 0 there, so every orientation gives I(0) and it is
+    # the brightest pixel.
+    fluence = 1e12 / (np.pi * 0.5e-6 ** 2)
+    i0 = fluence * CLASSICAL_ELECTRON_RADIUS ** 2 * (6e-4 / 0.1) ** 2 * \
+        small_structure.n_electrons ** 2
+    np.testing.assert_allclose(X[:, 5, 27], i0, rtol=3e-3)
+    assert (X.reshape(2, -1).argmax(axis=1) == 5 * 34 + 27).all()
+
+
+def test_pnccd_frames_in_adu_look_like_the_real_ones(cache_dir):
+    from skspeckle.datasets.real import PR772_ADU_PER_PHOTON, PR772_READ_NOISE_ADU
+
+    det = Detector.pnccd_back(distance=0.08)  # speckle of 1n7g ~ that of PR772 at 0.586 m
+    # 100x the default pulse (SpeckleNN's high-fluence condition): ~1e5 photons, as real hits.
+    X, _, _ = make_speckle_patterns("1n7g", n_per_class=1, detector=det, binning=1,
+                                    photon_energy_kev=1.6, classes=("single-hit", "no-hit"),
+                                    n_photons=1e14,
+                                    adu_per_photon=PR772_ADU_PER_PHOTON,
+                                    read_noise=PR772_READ_NOISE_ADU, cache_dir=cache_dir,
+                                    random_state=0)
+    assert X.shape == (2, 260, 257) and X.dtype == np.float32
+    assert (X[:, ~det.mask] == 0).all() and X.min() < 0
+    assert X[0].sum() > 10 * abs(X[1].sum())  # the hit stands out of the dark frame
+
+
+def _anisotropy(image, center):
+    """Ratio of the principal second moments of the intensity about the beam centre."""
+    r, c = np.indices(image.shape)
+    d = np.stack([r - center[0], c - center[1]]).reshape(2, -1)
+    w = image.ravel() / image.sum()
+    moments = np.linalg.eigvalsh((d * w) @ d.T)
+    return moments[1] / moments[0]
+
+
+def test_non_sample_hits_come_from_three_sources_including_streaks(cache_dir):
+    X, _, _ = make_speckle_patterns("1n7g", n_per_class=12, detector=SMALL, binning=1,
+                                    classes=("non-sample-hit",), cache_dir=cache_dir,
+                                    random_state=0, **_quiet())
+    ratios = np.array([_anisotropy(x, SMALL.beam_center) for x in X])
+    assert (ratios > 20).any()  # a streak: intensity along one line through the centre
+    assert (ratios < 2).any()  # a droplet: rings

@@ -1,0 +1,129 @@
+"""Speed of the speckle-pattern simulator: 3-D amplitudes and patterns per second.
+
+Usage::
+
+    .venv/bin/python benchmarks/simulator_speed.py --scale full   # results/simulator_speed.json
+    .venv/bin/python benchmarks/simulator_speed.py                # quick smoke run
+
+Measures, at the SpeckleNN paper's geometry (the full 172 x 172 detector at 1.66 keV and 0.1 m,
+unbinned, so the amplitude spans the detector's whole q range):
+
+- ``amplitude``: seconds to compute the 3-D Fourier amplitude from scratch (no cache) of the
+  bundled 3jb9 (86,551 atoms) and, when the shared PDB folder is present, of the largest
+  shared entry of at most 1.5e5 atoms (4v8r, 128,780 atoms); ``--scale quick`` uses 1n7g;
+- ``patterns_per_second``: per class, the marginal rate of :func:`make_speckle_patterns` once
+  the amplitude is cached on disk, ``(n - 1) / (t(n) - t(1))``, which leaves out the per-call
+  set-up (reading the structure and the cached amplitude, refining the grid; ``setup_seconds``
+  is ``t(1)``), in wall time and in CPU time of the process; for the paper's geometry and for
+  the default 48 x 48 frames (96 x 96 crop, binned 2 x 2);
+- ``n_jobs``: wall time of four structures with ``n_jobs=1`` and ``n_jobs=2`` (joblib's loky
+  processes) and whether the outputs are identical.
+
+Timings are absolute and machine-specific; the json records the machine and its load.
+"""
+
+import tempfile
+import time
+
+import numpy as np
+
+import _common
+from skspeckle.datasets import Detector, FourierAmplitude, load_structure, make_speckle_patterns
+
+NAME = "simulator_speed"
+
+
+def _amplitude_seconds(structure, detector, energy):
+    q_max = np.linalg.norm(detector.q_vectors(energy)[detector.mask], axis=1).max()
+    t0, c0 = time.perf_counter(), time.process_time()
+    amp = FourierAmplitude.from_structure(structure, q_max, cache_dir=False)
+    return time.perf_counter() - t0, time.process_time() - c0, amp.values.shape[0]
+
+
+def _timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _rates(structure, detector, binning, n, cache_dir, seed):
+    """Marginal patterns per second: ``(n - 1) / (t(n) - t(1))``, t(1) the best of two calls.
+
+    ``t(1)`` is the per-call set-up (reading the structure and the cached amplitude, refining
+    the grid) plus one pattern.
+    """
+    kw = dict(detector=detector, binning=binning, cache_dir=cache_dir, random_state=seed)
+    make_speckle_patterns(structure, n_per_class=1, classes=("single-hit",), **kw)  # cache
+    out = {}
+    for label, count in n.items():
+        def call(k, label=label):
+            return _timed(lambda: make_speckle_patterns(structure, n_per_class=k,
+                                                        classes=(label,), **kw))
+        one = min(call(1), call(1))
+        many = call(count)
+        rate = (count - 1) / (many[0] - one[0])
+        # CPU time of this process: less distorted than the wall time by other processes on
+        # a shared machine (it includes BLAS helper threads, so it can exceed the wall time).
+        cpu_rate = (count - 1) / (many[1] - one[1])
+        out[label] = {"patterns_per_second": rate, "patterns_per_cpu_second": cpu_rate,
+                      "setup_seconds": one[0], "n": count, "wall_seconds": many[0],
+                      "cpu_seconds": many[1]}
+        print(f"  {label}: {rate:.0f} patterns/s, {cpu_rate:.0f} per CPU-second (n = {count}; "
+              f"set-up + 1 pattern {one[0]:.1f} s)")
+    return out
+
+
+def main(argv=None):
+    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    started = time.perf_counter()
+    full = args.scale == "full"
+    energy = 1.66
+    paper = Detector.speckle_nn()
+    results = {"geometry": {"detector": repr(paper), "photon_energy_kev": energy}}
+
+    names = ["3jb9"] if full else ["1n7g"]
+    shared = sorted(_common.SHARED_PDB.glob("4v8r.*"))
+    if full and shared:
+        names.append(str(shared[0]))
+    results["amplitude"] = {}
+    for name in names:
+        s = load_structure(name)
+        seconds, cpu, grid = _amplitude_seconds(s, paper, energy)
+        results["amplitude"][s.id] = {"n_atoms": s.n_atoms, "seconds": seconds,
+                                      "cpu_seconds": cpu, "fft_grid_side": grid,
+                                      "refined_grid_side": 2 * grid - 5}
+        print(f"amplitude {s.id} ({s.n_atoms} atoms): {seconds:.1f} s ({cpu:.1f} CPU-s), "
+              f"grid {grid}^3")
+
+    structure = "3jb9" if full else "1n7g"
+    scale = 1 if full else 0.05
+    n_paper = {label: max(int(k * scale), 5) for label, k in
+               (("single-hit", 600), ("multi-hit", 200), ("non-sample-hit", 100),
+                ("no-hit", 600))}
+    n_default = {label: 4 * k for label, k in n_paper.items()}
+    with tempfile.TemporaryDirectory() as cache:
+        print(f"172 x 172, binning 1, {structure}:")
+        results["patterns_172x172"] = _rates(structure, paper, 1, n_paper, cache, args.seed)
+        print(f"default 48 x 48 (96 crop, binning 2), {structure}:")
+        results["patterns_48x48"] = _rates(structure, paper.crop(96), 2, n_default, cache,
+                                           args.seed)
+        several = ["1n7g", "1igy", "1bxn", "6z6u"]
+        kw = dict(n_per_class=25 if full else 5, cache_dir=cache, random_state=args.seed,
+                  classes=("single-hit", "multi-hit", "non-sample-hit", "no-hit"))
+        make_speckle_patterns(several, n_per_class=1, cache_dir=cache)  # fill the cache
+        timing = {}
+        outputs = {}
+        for n_jobs in (1, 2):
+            t0 = time.perf_counter()
+            outputs[n_jobs] = make_speckle_patterns(several, n_jobs=n_jobs, **kw)[0]
+            timing[n_jobs] = time.perf_counter() - t0
+        results["n_jobs"] = {"structures": several, "seconds_n_jobs_1": timing[1],
+                             "seconds_n_jobs_2": timing[2],
+                             "identical": bool(np.array_equal(outputs[1], outputs[2]))}
+        print(f"n_jobs: 1 -> {timing[1]:.1f} s, 2 -> {timing[2]:.1f} s, identical: "
+              f"{results['n_jobs']['identical']}")
+    return _common.write_result(NAME, args, results, started)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ from skspeckle.augmentation import (
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
 from skspeckle.persistence import load_model, save_model
-from skspeckle.preprocessing import DetectorMask
+from skspeckle.preprocessing import DetectorMask, PixelBinning
 from skspeckle.streaming import predict_file
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ __all__ = [
     "DetectorMask",
     "FewShotCentroidClassifier",
     "FluenceJitter",
+    "PixelBinning",
     "RandomPatchMask",
     "RandomRotation",
     "RandomShift",

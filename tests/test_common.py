@@ -15,7 +15,7 @@ from skspeckle.augmentation import (
     RandomZoom,
 )
 from skspeckle.few_shot import FewShotCentroidClassifier
-from skspeckle.preprocessing import DetectorMask
+from skspeckle.preprocessing import DetectorMask, PixelBinning
 
 # The checks' 2-D data is rarely a square number of features; _images.py warns, by design.
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
@@ -27,6 +27,7 @@ ESTIMATORS = [
     DetectorMask(0.5, layout="panels", panel_grid=(2, 2)),
     DetectorMask(0.3, layout="disk"),
     DetectorMask(0.6, layout="annulus", nonfinite="mask"),
+    PixelBinning(1),  # the checks' 1 x n strips are too thin for a larger block
     RandomRotation(random_state=0),
     RandomPatchMask(n_patches=2, patch_size=1, random_state=0),
     RandomZoom(random_state=0),

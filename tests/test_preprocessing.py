@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.pipeline import make_pipeline
 
-from skspeckle.preprocessing import DetectorMask
+from skspeckle.datasets import load_pr772_frames
+from skspeckle.preprocessing import DetectorMask, PixelBinning
 
 LAYOUTS = ["quadrant", "panels", "disk", "annulus"]
 
@@ -169,3 +171,45 @@ def test_wrong_ndim_or_empty_input(X):
 def test_panel_grid_must_be_two_positive_ints():
     with pytest.raises(ValueError, match="panel_grid must be two positive ints"):
         DetectorMask(0.5, layout="panels", panel_grid=(0, 2)).fit(_frames())
+
+
+# ----------------------------------------------------------------------------- PixelBinning
+
+
+def test_binning_sums_blocks_exactly():
+    X = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    out = PixelBinning(2).fit_transform(X)
+    expected = X.reshape(2, 2, 2, 3, 2).sum(axis=(2, 4))
+    assert out.shape == (2, 2, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out.sum(axis=(1, 2)), X.sum(axis=(1, 2)))  # photons kept
+
+
+def test_binning_drops_incomplete_edge_blocks_and_keeps_flat_layout():
+    X = np.ones((3, 7, 5), dtype=np.float32)
+    assert PixelBinning(3).fit_transform(X).shape == (3, 2, 1)
+    flat = PixelBinning(2).fit_transform(np.ones((3, 16)))  # 4 x 4 frames
+    assert flat.shape == (3, 4)
+    np.testing.assert_array_equal(flat, 4.0)
+
+
+def test_binning_errors_name_the_fix():
+    with pytest.raises(ValueError, match="at most 4"):
+        PixelBinning(5).fit(np.ones((2, 4, 6)))
+    X = np.ones((2, 4, 4))
+    X[0, 1, 1] = np.inf
+    with pytest.raises(ValueError, match="inf|finite"):
+        PixelBinning(2).fit(X)
+    with pytest.raises(ValueError, match="expecting 4 features"):
+        PixelBinning(2).fit(np.ones((2, 4, 4))).transform(np.ones((2, 6, 6)))
+
+
+def test_mask_then_bin_real_pnccd_frames():
+    """The real PR772 frames (+inf pixels, negative ADU) pass DetectorMask -> PixelBinning
+    finite, with the 260 x 257 frames binned to 65 x 64."""
+    X, mask = load_pr772_frames()
+    pipe = make_pipeline(DetectorMask(mask=mask, nonfinite="mask"), PixelBinning(4))
+    out = pipe.fit_transform(X)
+    assert out.shape == (10, 65, 64) and np.isfinite(out).all()
+    good = np.where(mask & np.isfinite(X), X, 0)[:, :260, :256]
+    np.testing.assert_allclose(out.sum(axis=(1, 2)), good.sum(axis=(1, 2)), rtol=1e-5)

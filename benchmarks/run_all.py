@@ -1,0 +1,55 @@
+"""Run every benchmark script, each in its own process, and summarise.
+
+Usage::
+
+    .venv/bin/python benchmarks/run_all.py --scale quick   # smoke run (make bench-quick)
+    .venv/bin/python benchmarks/run_all.py --scale full    # the figures (make bench)
+
+``--scale quick`` runs every script on a few dozen patterns and 1-2 epochs: it checks that the
+scripts work (CI), and its numbers mean nothing; it writes into ``benchmarks/results/quick/``.
+On a 2-core CPU machine loaded by other jobs (load average 6 to 7) it took about 8.5 minutes;
+an idle machine is faster. ``--scale full`` writes the JSON files and figures quoted in
+``docs/results.rst`` into ``benchmarks/results/``. On a 2-core CPU it takes several hours
+(estimated from partial runs: Table I and the ablation about 30 and 25 minutes with 3 training
+seeds, the offline and SFX trainings most of the rest); GPU time not measured yet.
+``--only`` picks scripts by name. The exit status is non-zero when any script failed.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import _common
+
+HERE = Path(__file__).resolve().parent
+#: In order of increasing cost.
+SCRIPTS = ("inference_speed", "training_speed", "simulator_speed", "streaming_veto", "real_frames",
+           "baselines_overview", "online_table1", "ablation", "sfx_crossdataset", "offline")
+
+
+def main(argv=None):
+    def extra(parser):
+        parser.add_argument("--only", nargs="+", choices=SCRIPTS, default=None,
+                            help="run only these scripts")
+
+    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    summary = []
+    for name in args.only or SCRIPTS:
+        cmd = [sys.executable, str(HERE / f"{name}.py"), "--scale", args.scale, "--device",
+               args.device, "--seed", str(args.seed), "--out-dir", args.out_dir]
+        if args.threads is not None:
+            cmd += ["--threads", str(args.threads)]
+        print(f"=== {name}: {' '.join(cmd[1:])}", flush=True)
+        t0 = time.perf_counter()
+        rc = subprocess.run(cmd).returncode
+        summary.append((name, rc, time.perf_counter() - t0))
+    print("\n=== summary")
+    for name, rc, seconds in summary:
+        print(f"{name:18s} {'ok' if rc == 0 else f'FAILED (exit {rc})':16s} {seconds:7.1f} s")
+    print(f"{'total':18s} {'':16s} {sum(s for _, _, s in summary):7.1f} s")
+    return 1 if any(rc for _, rc, _ in summary) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

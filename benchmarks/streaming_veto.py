@@ -1,0 +1,121 @@
+"""End-to-end veto throughput from a CXI file, and how it scales with the run size.
+
+A fitted SpeckleNN pipeline (``DetectorMask(0.25) -> TripletEmbedder ->
+FewShotCentroidClassifier(k=5)``) classifies every frame of a CXI run file with
+``skspeckle.streaming.predict_file`` (chunked HDF5 reads, results written atomically to a new
+file), against the same pipeline's ``predict`` on the frames already in memory (read with
+``skspeckle.datasets.cxi.read_frames``, so the in-memory run pays neither reading nor writing).
+Runs of increasing size show whether the streaming throughput stays flat and its memory
+bounded: the peak resident memory (``ru_maxrss``) is read after each size, sizes increasing,
+so a number that stays flat means constant memory.
+
+The run files are built by tiling a pool of simulated frames (3jb9, three classes, gzip level
+1 as ``CXIWriter`` writes by default) into a temporary folder that is deleted afterwards. The
+embedder is trained for 2 epochs only: the speed does not depend on the weights.
+
+Usage::
+
+    .venv/bin/python benchmarks/streaming_veto.py --scale full [--device cuda]
+"""
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+import numpy as np
+from sklearn.pipeline import make_pipeline
+
+from skspeckle.datasets import make_speckle_patterns
+from skspeckle.datasets.cxi import CXIWriter, read_frames
+from skspeckle.embedding import TripletEmbedder
+from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.preprocessing import DetectorMask
+from skspeckle.streaming import predict_file
+
+NAME = "streaming_veto"
+
+
+def peak_rss_mib():
+    # ru_maxrss is in KiB on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def write_run(path, pool, n_frames):
+    """A CXI file of ``n_frames`` frames cycling through ``pool``."""
+    with CXIWriter(path, pool.shape[1:]) as writer:
+        for start in range(0, n_frames, len(pool)):
+            writer.append(pool[:min(len(pool), n_frames - start)])
+
+
+def main(argv=None):
+    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    started = time.perf_counter()
+    quick = args.scale == "quick"
+    sizes = (200, 600) if quick else (1_000, 10_000, 100_000)
+    repeats = 1 if quick else 3
+    in_memory_limit = 20_000  # frames: larger runs are compared only by streaming
+
+    X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=100, random_state=args.seed)
+    pipe = make_pipeline(DetectorMask(0.25),
+                         TripletEmbedder(max_epochs=2, device=args.device,
+                                         random_state=args.seed),
+                         FewShotCentroidClassifier(k=5, random_state=args.seed)).fit(X, y)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="skspeckle-bench-") as tmp:
+        for n in sizes:
+            run = Path(tmp) / f"run_{n}.cxi"
+            write_run(run, X, n)
+            row = {"n_frames": n, "file_mib": run.stat().st_size / 2**20}
+            stream_s = []
+            for r in range(repeats):
+                out = Path(tmp) / f"results_{n}_{r}.h5"
+                t0 = time.perf_counter()
+                predict_file(pipe, run, out)
+                stream_s.append(time.perf_counter() - t0)
+                out.unlink()
+            row["streaming_frames_per_s"] = n / float(np.median(stream_s))
+            row["streaming_seconds"] = stream_s
+            row["peak_rss_mib_after_streaming"] = peak_rss_mib()
+            if n <= in_memory_limit:
+                frames = read_frames(run)
+                mem_s = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    pipe.predict(frames)
+                    mem_s.append(time.perf_counter() - t0)
+                del frames
+                row["in_memory_frames_per_s"] = n / float(np.median(mem_s))
+                row["in_memory_seconds"] = mem_s
+                row["streaming_to_in_memory"] = (row["streaming_frames_per_s"]
+                                                 / row["in_memory_frames_per_s"])
+            rows.append(row)
+            print(f"{n:7d} frames: streaming {row['streaming_frames_per_s']:7.0f} frames/s, "
+                  f"in memory {row.get('in_memory_frames_per_s', float('nan')):7.0f} frames/s, "
+                  f"peak RSS {row['peak_rss_mib_after_streaming']:.0f} MiB", flush=True)
+            run.unlink()
+
+    fig, (ax, ax2) = _common.figure(1, 2, figsize=(9, 3.5))
+    ns = [r["n_frames"] for r in rows]
+    ax.plot(ns, [r["streaming_frames_per_s"] for r in rows], "o-", label="predict_file (CXI)")
+    mem = [r for r in rows if "in_memory_frames_per_s" in r]
+    ax.plot([r["n_frames"] for r in mem], [r["in_memory_frames_per_s"] for r in mem], "s--",
+            label="pipeline.predict (in memory)")
+    ax.set_xscale("log")
+    ax.set_xlabel("frames in the run")
+    ax.set_ylabel("frames / s")
+    ax.legend(fontsize=7)
+    ax2.plot(ns, [r["peak_rss_mib_after_streaming"] for r in rows], "o-")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("frames in the run")
+    ax2.set_ylabel("peak resident memory (MiB)")
+    _common.save_figure(fig, NAME, args)
+    return _common.write_result(NAME, args, {"frame_shape": list(X.shape[1:]),
+                                             "repeats": repeats, "rows": rows}, started)
+
+
+if __name__ == "__main__":
+    main()

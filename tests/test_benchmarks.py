@@ -1,0 +1,79 @@
+"""The benchmark plumbing: result files, provenance, timing ratios and the Table I metrics.
+
+The scripts themselves are smoke-tested by ``benchmarks/run_all.py --scale quick``; these
+tests check the pieces every script relies on, in well under a second.
+"""
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+_common = pytest.importorskip("_common")
+_scenarios = pytest.importorskip("_scenarios")
+
+
+def test_parse_args_sends_quick_runs_to_their_own_folder(tmp_path):
+    quick = _common.parse_args("x", ["--scale", "quick"])
+    full = _common.parse_args("x", ["--scale", "full", "--seed", "3", "--device", "cpu"])
+    assert Path(quick.out_dir) == _common.RESULTS / "quick"
+    assert Path(full.out_dir) == _common.RESULTS
+    assert (full.seed, full.device) == (3, "cpu")
+    with pytest.raises(SystemExit):
+        _common.parse_args("x", ["--scale", "huge"])
+
+
+def test_write_result_records_provenance_and_leaves_no_temporary(tmp_path):
+    args = SimpleNamespace(out_dir=str(tmp_path), seed=7, scale="quick", device="cpu")
+    _common.write_result("demo", args, {"value": np.float32(0.5), "bad": float("nan"),
+                                        "arr": np.arange(3)}, started=0.0)
+    payload = json.loads((tmp_path / "demo.json").read_text())
+    assert payload["results"] == {"value": 0.5, "bad": None, "arr": [0, 1, 2]}
+    assert payload["seed"] == 7 and payload["scale"] == "quick"
+    for key in ("skspeckle", "torch", "git_commit", "machine"):
+        assert key in payload
+    assert payload["machine"]["device"] == "cpu" and payload["machine"]["torch_threads"] >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.json"]
+
+
+def test_interleaved_times_rotates_the_order_and_ratios_compare_to_the_reference():
+    calls = []
+    times = _common.interleaved_times({"a": lambda: calls.append("a"),
+                                       "b": lambda: calls.append("b")}, repeats=4, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert {k: v.shape for k, v in times.items()} == {"a": (4,), "b": (4,)}
+    summary = _common.ratio_summary({"ref": np.array([2.0, 2.0, 4.0]),
+                                     "fast": np.array([1.0, 1.0, 1.0])}, "ref")
+    assert summary["ref"]["median_ratio"] == 1.0
+    assert summary["fast"]["median_ratio"] == 2.0
+
+
+def test_bootstrap_interval_covers_the_statistic_and_narrows_with_more_samples():
+    rng = np.random.default_rng(0)
+    wide = rng.random(20) < 0.7
+    narrow = rng.random(2000) < 0.7
+    lo_w, hi_w = _common.bootstrap_interval(lambda i: wide[i].mean(), len(wide), n_boot=300)
+    lo_n, hi_n = _common.bootstrap_interval(lambda i: narrow[i].mean(), len(narrow), n_boot=300)
+    assert lo_w <= wide.mean() <= hi_w and lo_n <= narrow.mean() <= hi_n
+    assert hi_n - lo_n < (hi_w - lo_w) / 3
+
+
+def test_scores_match_sklearn_single_hit_vs_rest():
+    rng = np.random.default_rng(1)
+    classes = np.array(_scenarios.CLASSES)
+    y = classes[rng.integers(0, 3, 60)]
+    preds = np.stack([np.where(rng.random(60) < 0.8, y, classes[rng.integers(0, 3, 60)])
+                      for _ in range(4)])
+    s = _scenarios.scores(y, preds, n_boot=50)
+    truth = y == "single-hit"
+    assert s["accuracy"] == pytest.approx(
+        np.mean([accuracy_score(truth, p == "single-hit") for p in preds]))
+    assert s["f1"] == pytest.approx(np.mean([f1_score(truth, p == "single-hit") for p in preds]))
+    assert s["accuracy_nway"] == pytest.approx(np.mean([accuracy_score(y, p) for p in preds]))
+    assert s["accuracy_ci95"][0] <= s["accuracy"] <= s["accuracy_ci95"][1]
+    assert (s["n_test"], s["n_runs"]) == (60, 4)

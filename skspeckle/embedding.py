@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from ._images import validate_images
 from ._split import stratified_split
 from .nn.device import resolve_device, torch_seeded
+from .nn.inference import predict_batched
 from .nn.losses import TripletBatchLoss
 from .nn.mining import MINING_STRATEGIES, balanced_batches
 from .nn.networks import EmbeddingModel, speckle_net
@@ -478,18 +479,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self, "module_")
         X = validate_images(self, X, reset=False)
-        device = resolve_device(self.device)
-        module = self.module_
-        out = []
-        try:
-            module.to(device).eval()
-            with torch.inference_mode():
-                for start in range(0, len(X), self.batch_size):
-                    batch = torch.tensor(X[start:start + self.batch_size], device=device)
-                    out.append(module(batch).float().cpu())
-        finally:
-            module.cpu()
-        return torch.cat(out).numpy().astype(np.float32, copy=False)
+        return predict_batched(self.module_, X, self.batch_size, resolve_device(self.device),
+                               dtype=torch.float32)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

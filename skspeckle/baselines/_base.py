@@ -29,6 +29,7 @@ from .._images import validate_images
 from .._split import stratified_split
 from ..nn.baseline_networks import ClassifierModel
 from ..nn.device import resolve_device, torch_seeded
+from ..nn.inference import predict_batched
 from ..nn.training import train_module
 from ..nn.transfer import (
     copy_matching_weights,
@@ -70,20 +71,6 @@ def check_network(network, name):
                 f"The network of {name} has no .{attr} submodule; transfer learning and "
                 "freezing need a convolutional .features and a .head."
             )
-
-
-def predict_batched(module, X, batch_size, device):
-    """``module`` applied to ``X`` in batches, in eval mode, as float64 numpy."""
-    out = []
-    try:
-        module.to(device).eval()
-        with torch.inference_mode():
-            for start in range(0, len(X), batch_size):
-                batch = torch.as_tensor(X[start:start + batch_size], device=device)
-                out.append(module(batch).double().cpu())
-    finally:
-        module.cpu()
-    return torch.cat(out).numpy()
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):

@@ -24,7 +24,7 @@ from ..nn.device import resolve_device
 from ..nn.networks import InputScaling
 from ..nn.transfer import copy_matching_weights, load_state_dict_file, source_state_dict
 from ..nn.device import torch_seeded
-from ._base import predict_batched
+from ..nn.inference import predict_batched
 
 __all__ = ["PretrainedFeatures"]
 

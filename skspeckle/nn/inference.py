@@ -1,0 +1,40 @@
+"""Batched inference: a module applied to many frames without holding their activations."""
+
+import torch
+
+__all__ = ["predict_batched"]
+
+
+def predict_batched(module, X, batch_size, device, dtype=torch.float64):
+    """``module`` applied to ``X`` in batches of ``batch_size``, in eval mode without gradient.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Moved to ``device`` for the call and back to the CPU afterwards (also on error), so
+        fitted estimators keep their modules on the CPU between calls.
+    X : ndarray of float32 of shape (n_samples, ...)
+        Inputs; writeable batches are wrapped without copying on the CPU.
+    batch_size : int
+    device : torch.device or str
+    dtype : torch.dtype, default=torch.float64
+        Of the returned array.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, ...) and ``dtype``
+        The module's outputs, concatenated.
+    """
+    out = []
+    try:
+        module.to(device).eval()
+        with torch.inference_mode():
+            for start in range(0, len(X), batch_size):
+                batch = X[start:start + batch_size]
+                if not batch.flags.writeable:  # torch warns on sharing read-only memory
+                    batch = batch.copy()
+                batch = torch.as_tensor(batch, device=device)
+                out.append(module(batch).to(dtype).cpu())
+    finally:
+        module.cpu()
+    return torch.cat(out).numpy()

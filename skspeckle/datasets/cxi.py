@@ -456,7 +456,25 @@ def read_frames(path, data_path=None, *, labels_path=None, return_labels=False,
     return out[0] if len(out) == 1 else tuple(out)
 
 
-class CXIWriter:
+class _Transaction:
+    """``with`` protocol of the writers: ``close`` (publish) on success, ``abort`` (discard the
+    temporary file or group, through ``self._finalizer``) on any exception."""
+
+    def abort(self):
+        """Discard everything written so far; the output path is left untouched."""
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class CXIWriter(_Transaction):
     """Append detector frames and their labels to a new CXI file, atomically.
 
     Frames go to ``entry_1/data_1/data`` (chunked, resizable), labels to
@@ -629,18 +647,6 @@ class CXIWriter:
             raise
         self._finalizer.detach()
 
-    def abort(self):
-        """Discard everything written: close and delete the temporary file."""
-        self._finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_cxi(path, X, y=None, groups=None, n_particles=None, **kwargs):
@@ -676,7 +682,7 @@ def write_cxi(path, X, y=None, groups=None, n_particles=None, **kwargs):
     return writer.path
 
 
-class ResultsWriter:
+class ResultsWriter(_Transaction):
     """Write per-frame results into a new HDF5 group, atomically.
 
     By default a new file is written under a temporary name next to ``path`` and renamed
@@ -835,18 +841,6 @@ class ResultsWriter:
         if self._owns:
             self._h5.close()
 
-    def abort(self):
-        """Discard the results: delete the temporary file or group."""
-        self._finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _discard_group(h5, tmp_group, owns):

@@ -14,8 +14,9 @@ unbinned, so the amplitude spans the detector's whole q range):
 - ``patterns_per_second``: per class, the marginal rate of :func:`make_speckle_patterns` once
   the amplitude is cached on disk, ``(n - 1) / (t(n) - t(1))``, which leaves out the per-call
   set-up (reading the structure and the cached amplitude, refining the grid; ``setup_seconds``
-  is ``t(1)``), in wall time and in CPU time of the process; for the paper's geometry and for
-  the default 48 x 48 frames (96 x 96 crop, binned 2 x 2);
+  is ``t(1)``), in wall time and in CPU time of the process, with ``n_jobs=1`` and ``n_jobs=2``
+  (one structure: two threads); for the paper's geometry and for the default 48 x 48 frames
+  (96 x 96 crop, binned 2 x 2);
 - ``n_jobs``: wall time of four structures with ``n_jobs=1`` and ``n_jobs=2`` (joblib's loky
   processes) and whether the outputs are identical.
 
@@ -50,26 +51,30 @@ def _rates(structure, detector, binning, n, cache_dir, seed):
     """Marginal patterns per second: ``(n - 1) / (t(n) - t(1))``, t(1) the best of two calls.
 
     ``t(1)`` is the per-call set-up (reading the structure and the cached amplitude, refining
-    the grid) plus one pattern.
+    the grid) plus one pattern. Measured with ``n_jobs=1`` and ``n_jobs=2`` (one structure:
+    two threads sharing its amplitude).
     """
     kw = dict(detector=detector, binning=binning, cache_dir=cache_dir, random_state=seed)
     make_speckle_patterns(structure, n_per_class=1, classes=("single-hit",), **kw)  # cache
     out = {}
     for label, count in n.items():
-        def call(k, label=label):
-            return _timed(lambda: make_speckle_patterns(structure, n_per_class=k,
-                                                        classes=(label,), **kw))
-        one = min(call(1), call(1))
-        many = call(count)
-        rate = (count - 1) / (many[0] - one[0])
-        # CPU time of this process: less distorted than the wall time by other processes on
-        # a shared machine (it includes BLAS helper threads, so it can exceed the wall time).
-        cpu_rate = (count - 1) / (many[1] - one[1])
-        out[label] = {"patterns_per_second": rate, "patterns_per_cpu_second": cpu_rate,
-                      "setup_seconds": one[0], "n": count, "wall_seconds": many[0],
-                      "cpu_seconds": many[1]}
-        print(f"  {label}: {rate:.0f} patterns/s, {cpu_rate:.0f} per CPU-second (n = {count}; "
-              f"set-up + 1 pattern {one[0]:.1f} s)")
+        out[label] = {}
+        for n_jobs in (1, 2):
+            def call(k, label=label, n_jobs=n_jobs):
+                return _timed(lambda: make_speckle_patterns(
+                    structure, n_per_class=k, classes=(label,), n_jobs=n_jobs, **kw))
+            one = min(call(1), call(1))
+            many = call(count)
+            rate = (count - 1) / (many[0] - one[0])
+            # CPU time of this process: with threads it exceeds the wall time; its ratio to
+            # the wall time says how many cores the call kept busy.
+            cpu_rate = (count - 1) / (many[1] - one[1])
+            out[label][f"n_jobs_{n_jobs}"] = {
+                "patterns_per_second": rate, "patterns_per_cpu_second": cpu_rate,
+                "setup_seconds": one[0], "n": count, "wall_seconds": many[0],
+                "cpu_seconds": many[1]}
+            print(f"  {label}, n_jobs={n_jobs}: {rate:.0f} patterns/s, {cpu_rate:.0f} per "
+                  f"CPU-second (n = {count}; set-up + 1 pattern {one[0]:.1f} s)", flush=True)
     return out
 
 

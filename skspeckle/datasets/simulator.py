@@ -20,14 +20,17 @@ in the units and geometry of the bundled real PR772 frames.
 Cost: the 3-D amplitude is computed once per structure and q range (cached); each pattern is
 then a trilinear interpolation of the amplitude on the detector's pixels (~0.1-0.15 us per
 pixel and particle on the 2-core test machine) plus one Poisson draw per pixel
-(benchmarks/simulator_speed.py).
+(benchmarks/simulator_speed.py). Patterns are made in blocks of 64, each with its own random
+stream, so that ``n_jobs`` can spread one structure's blocks over threads without changing
+the output.
 """
 
 import functools
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from scipy.spatial.transform import Rotation
 from sklearn.utils import check_random_state
 
@@ -172,11 +175,19 @@ class _PatternFactory:
         return np.zeros((n, len(self.q)), dtype=np.float32), np.zeros(n, dtype=int)
 
 
+def _block_seeds(seed, n_classes, n_blocks):
+    """One independent seed per (class, block of patterns): the output cannot depend on how
+    the blocks are scheduled over threads."""
+    return [[np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, c, b))
+             for b in range(n_blocks)] for c in range(n_classes)]
+
+
 def _simulate(structure, classes, n_per_class, detector, photon_energy_kev, fluence,
               beam_radius, fluence_jitter, background, shot_noise, adu_per_photon, read_noise,
-              binning, seed, cache_dir):
-    rng = np.random.default_rng(seed)
+              binning, seed, cache_dir, n_threads):
     factory = _PatternFactory(structure, detector, photon_energy_kev, beam_radius, cache_dir)
+    if {"single-hit", "multi-hit"} & set(classes):
+        _ = factory.amplitude  # load it once, before the threads need it
     omega_p = (detector.solid_angle() * detector.polarization("horizontal"))[detector.mask]
     photons_per_e2 = fluence * CLASSICAL_ELECTRON_RADIUS ** 2 * omega_p
     # Background per pixel, following the same dOmega P as Thomson scattering of a diffuse
@@ -184,27 +195,39 @@ def _simulate(structure, classes, n_per_class, detector, photon_energy_kev, flue
     relative = omega_p / (detector.pixel_size / detector.distance) ** 2
     h, w = detector.shape[0] // binning, detector.shape[1] // binning
     X = np.empty((len(classes) * n_per_class, h, w), dtype=np.float32)
-    n_particles = []
-    for c, label in enumerate(classes):
-        method = getattr(factory, label.replace("-", "_"))
-        e2, counts = method(rng, n_per_class)
+    n_particles = np.empty(len(X), dtype=int)
+    starts = range(0, n_per_class, _PATTERNS_PER_STEP)
+    seeds = _block_seeds(seed, len(classes), len(starts))
+
+    def block(c, b):
+        rng = np.random.default_rng(seeds[c][b])
+        lo = starts[b]
+        n = min(_PATTERNS_PER_STEP, n_per_class - lo)
+        e2, counts = getattr(factory, classes[c].replace("-", "_"))(rng, n)
         # Log-normal with mean 1: exp(sigma z - sigma^2 / 2), z ~ N(0, 1).
-        jitter = np.exp(fluence_jitter * rng.standard_normal(n_per_class)
-                        - fluence_jitter ** 2 / 2)[:, None]
-        for lo in range(0, n_per_class, _PATTERNS_PER_STEP):
-            hi = min(lo + _PATTERNS_PER_STEP, n_per_class)
-            expected = jitter[lo:hi] * (e2[lo:hi] * photons_per_e2 + background * relative)
-            signal = (rng.poisson(expected) if shot_noise else expected).astype(np.float32)
-            if adu_per_photon is not None:
-                signal *= np.float32(adu_per_photon)
-            if read_noise > 0:
-                signal += rng.normal(0.0, read_noise, size=signal.shape).astype(np.float32)
-            image = np.zeros((hi - lo, *detector.shape), dtype=np.float32)
-            image[:, detector.mask] = signal
-            X[c * n_per_class + lo:c * n_per_class + hi] = image.reshape(
-                hi - lo, h, binning, w, binning).sum(axis=(2, 4))
-        n_particles.append(counts)
-    return X, np.concatenate(n_particles)
+        jitter = np.exp(fluence_jitter * rng.standard_normal(n) - fluence_jitter ** 2 / 2)
+        expected = jitter[:, None] * (e2 * photons_per_e2 + background * relative)
+        signal = (rng.poisson(expected) if shot_noise else expected).astype(np.float32)
+        if adu_per_photon is not None:
+            signal *= np.float32(adu_per_photon)
+        if read_noise > 0:
+            signal += rng.normal(0.0, read_noise, size=signal.shape).astype(np.float32)
+        image = np.zeros((n, *detector.shape), dtype=np.float32)
+        image[:, detector.mask] = signal
+        first = c * n_per_class + lo
+        X[first:first + n] = image.reshape(n, h, binning, w, binning).sum(axis=(2, 4))
+        n_particles[first:first + n] = counts
+
+    tasks = [(c, b) for c in range(len(classes)) for b in range(len(starts))]
+    if n_threads > 1 and len(tasks) > 1:
+        # numpy releases the GIL in the gathers, ufuncs and random draws that dominate a
+        # block, so threads share the amplitude in memory and still run in parallel.
+        with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
+            list(pool.map(lambda task: block(*task), tasks))
+    else:
+        for task in tasks:
+            block(*task)
+    return X, n_particles
 
 
 def _check_positive(name, value, *, allow_zero=False, hint=""):
@@ -299,9 +322,13 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
         Cache of Fourier amplitudes; None means ``$SKSPECKLE_CACHE_DIR`` or
         ``~/.cache/skspeckle``, False disables caching.
     n_jobs : int or None, default=None
-        Structures simulated in parallel (joblib's loky processes). The output does not
-        depend on it. Each worker process imports the package and reads its structure's
-        amplitude (seconds of start-up), so it pays off for many or large structures.
+        Parallel workers (joblib's convention: None is 1, -1 all CPUs). Structures are
+        spread over loky processes, ``min(n_jobs, n_structures)`` of them; each process
+        imports the package and reads its structure's amplitude (seconds of start-up). The
+        workers left over, when there are fewer structures than ``n_jobs``, run as threads
+        within a structure, on blocks of 64 patterns sharing its amplitude in memory (e.g.
+        one structure with ``n_jobs=2``: two threads). The output does not depend on
+        ``n_jobs``: every block of patterns has its own random stream.
     random_state : int, RandomState instance or None, default=None
         Seed of everything random: orientations, aggregates, jitter, noise.
     return_n_particles : bool, default=False
@@ -310,8 +337,9 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     Returns
     -------
     X : ndarray of float32 of shape (n_samples, H // binning, W // binning)
-        Photons per (binned) pixel, or ADU with ``adu_per_photon``; masked pixels are 0. ``n_samples = n_structures *
-        len(classes) * n_per_class``, ordered by structure, then class.
+        Photons per (binned) pixel, or ADU with ``adu_per_photon``; masked pixels are 0.
+        ``n_samples = n_structures * len(classes) * n_per_class``, ordered by structure,
+        then class.
     y : ndarray of str of shape (n_samples,)
         Class labels.
     groups : ndarray of str of shape (n_samples,)
@@ -378,10 +406,15 @@ def make_speckle_patterns(structures=None, *, n_per_class=100,
     seeds = np.random.SeedSequence(
         check_random_state(random_state).randint(2 ** 32, size=4, dtype=np.uint64)
     ).spawn(len(structures))
-    results = Parallel(n_jobs=n_jobs)(
+    # Processes take whole structures; the workers left over (fewer structures than n_jobs)
+    # become threads inside each process.
+    n_workers = effective_n_jobs(n_jobs)
+    n_processes = min(n_workers, len(structures))
+    results = Parallel(n_jobs=n_processes)(
         delayed(_simulate)(s, classes, int(n_per_class), detector, float(photon_energy_kev),
                            fluence, beam_radius, fluence_jitter, background, bool(shot_noise),
-                           adu_per_photon, read_noise, int(binning), seed, cache_dir)
+                           adu_per_photon, read_noise, int(binning), seed, cache_dir,
+                           max(1, n_workers // n_processes))
         for s, seed in zip(structures, seeds)
     )
     X = np.concatenate([r[0] for r in results])

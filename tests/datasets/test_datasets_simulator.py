@@ -39,6 +39,22 @@ def test_same_seed_same_patterns_and_n_jobs_does_not_matter(cache_dir):
     assert not np.array_equal(a, c)
 
 
+def test_threads_within_one_structure_give_the_same_patterns(cache_dir):
+    # 70 patterns per class: two blocks of the 64-pattern random streams per class, so the
+    # blocks really run on two threads, in whatever order they finish.
+    kw = dict(structures="1n7g", n_per_class=70, detector=SMALL, cache_dir=cache_dir,
+              classes=("single-hit", "multi-hit", "non-sample-hit"), return_n_particles=True,
+              random_state=5)
+    X1, y1, _, n1 = make_speckle_patterns(n_jobs=1, **kw)
+    X2, y2, _, n2 = make_speckle_patterns(n_jobs=2, **kw)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(n1, n2)
+    np.testing.assert_array_equal(y1, y2)
+    # The blocks draw independent streams: the second block is not a copy of the first.
+    assert not np.array_equal(X1[:6], X1[64:70])
+    assert set(n1[70:140]) == {2, 3, 4}
+
+
 def test_absolute_scale_at_q_zero_and_multi_hit_n_squared(small_structure, cache_dir):
     X, y, _, n = make_speckle_patterns(
         small_structure, n_per_class=6, classes=("single-hit", "multi-hit"), detector=ODD,

@@ -5,7 +5,40 @@ from torch.nn import functional as F
 
 from .mining import mine_triplets, pairwise_squared_distances
 
-__all__ = ["triplet_loss", "TripletBatchLoss"]
+__all__ = ["TripletBatchLoss", "gather_rows", "triplet_loss"]
+
+
+def gather_rows(x, index):
+    """``x[index]`` along the first dimension, with a backward pass that is reproducible.
+
+    The backward of a row gather adds up the gradients of the rows picked more than once (a
+    negative serves many anchors). Which op does that bit-reproducibly depends on the device
+    (PyTorch documentation of ``torch.use_deterministic_algorithms``, list of
+    normally-nondeterministic operations):
+
+    - CPU: advanced indexing backpropagates through ``index_put_(accumulate=True)``. With more
+      than one thread and at least 32,768 elements of gradient (e.g. 256 triplets of 128-d
+      embeddings) it splits the work over threads that add with atomic float additions, so
+      the summation order, and the last bits of the gradient, change from call to call.
+      ``index_select`` backpropagates through ``index_add_``, which adds the rows one index
+      after another.
+    - CUDA: the other way round: ``index_add_`` uses atomic additions, while the backward of
+      advanced indexing sorts the indices first.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, ...)
+    index : torch.Tensor of shape (n,), int64
+        Row indices into ``x``, on the device of ``x``; repetitions allowed.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, ...)
+        The same values as ``x[index]``.
+    """
+    if x.device.type == "cpu":
+        return x.index_select(0, index)
+    return x[index]
 
 
 def triplet_loss(embeddings, anchors, positives, negatives, margin=0.5):
@@ -32,8 +65,9 @@ def triplet_loss(embeddings, anchors, positives, negatives, margin=0.5):
     if anchors.numel() == 0:
         zero = embeddings.new_zeros(())
         return zero.detach(), zero.detach()
-    d_ap = (embeddings[anchors] - embeddings[positives]).pow(2).sum(dim=1)
-    d_an = (embeddings[anchors] - embeddings[negatives]).pow(2).sum(dim=1)
+    e_a = gather_rows(embeddings, anchors)
+    d_ap = (e_a - gather_rows(embeddings, positives)).pow(2).sum(dim=1)
+    d_an = (e_a - gather_rows(embeddings, negatives)).pow(2).sum(dim=1)
     losses = F.relu(d_ap - d_an + margin)
     return losses.mean(), (losses > 0).float().mean().detach()
 

@@ -41,22 +41,52 @@ def photons_per_pulse(fluence, structure=STRUCTURE, seed=0):
     return BASE_PHOTONS * PR772_PHOTONS_PER_HIT / float(X.sum(axis=(1, 2)).mean())
 
 
-def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE):
+def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE,
+                return_n_particles=False):
     """Labelled pool (60 per class) and held-out test patterns of one particle.
 
     Returns
     -------
     X_lab, y_lab, X_test, y_test : ndarrays
         Frames (n, 48, 48) float32 photons and string labels.
+    n_particles_test : ndarray of int of shape (n_test,)
+        Only with ``return_n_particles``: particles in each test pattern (1 for single
+        hits, 2-4 for multi hits, 0 for non-sample hits).
     """
     n = N_LABELLED + n_test_per_class
-    X, y, _ = make_speckle_patterns([structure], n_per_class=n, classes=CLASSES,
-                                    n_photons=n_photons, random_state=seed)
+    X, y, _, n_particles = make_speckle_patterns(
+        [structure], n_per_class=n, classes=CLASSES, n_photons=n_photons, random_state=seed,
+        return_n_particles=True)
     lab = np.zeros(len(y), dtype=bool)
     rng = np.random.default_rng(seed)
     for c in CLASSES:
         lab[rng.choice(np.flatnonzero(y == c), N_LABELLED, replace=False)] = True
-    return X[lab], y[lab], X[~lab], y[~lab]
+    out = X[lab], y[lab], X[~lab], y[~lab]
+    return (*out, n_particles[~lab]) if return_n_particles else out
+
+
+def extra_labelled(n_per_class, n_photons, seed, structure=STRUCTURE):
+    """More labelled patterns of the same particle, independent of :func:`online_data`'s.
+
+    Simulated with the seed ``seed + 1000`` (another random stream), so none of them is a
+    test pattern; for measuring how the score grows with the labelled set.
+    """
+    X, y, _ = make_speckle_patterns([structure], n_per_class=n_per_class, classes=CLASSES,
+                                    n_photons=n_photons, random_state=seed + 1000)
+    return X, y
+
+
+def single_rate_by_n_particles(predictions, n_particles):
+    """Fraction of the test patterns called single hit, per number of particles in them.
+
+    ``predictions`` is (n_runs, n_test); the keys are "0" (non-sample hits), "1" (single
+    hits: this is their recall), "2" to "4" (multi hits: their rate of false single calls).
+    It shows which multi hits are taken for single ones.
+    """
+    called = np.atleast_2d(predictions) == POSITIVE
+    n_particles = np.asarray(n_particles)
+    return {str(int(k)): float(called[:, n_particles == k].mean())
+            for k in np.unique(n_particles)}
 
 
 def speckle_embedder(max_epochs, device, seed, **overrides):

@@ -207,6 +207,21 @@ class RandomRotation(_FitTimeAugmentation):
     --------
     skspeckle.nn.augment.random_rotation : The torch implementation.
 
+    Notes
+    -----
+    The rotation turns the whole frame, hidden pixels included: after a
+    :class:`~skspeckle.preprocessing.DetectorMask` (or on frames with detector gaps and a
+    beam stop) the training frames show the visible area, and the dark hidden area, at
+    places where they never are at prediction time. A rotated particle would scatter onto
+    the same detector, so the frames the model is trained on then differ from the measured
+    ones. On the online scenario of ``benchmarks/online_table1.py`` (3jb9, 60 labelled
+    frames per class, 3 training seeds, 1035 test frames) the rotation still helped at 100 %
+    area (single-vs-rest accuracy 0.930 with it, 0.904 without) and made no difference in
+    single-vs-rest accuracy at 25 % area (the ``"quadrant"`` layout: 0.885 with, 0.898
+    without, overlapping 95 % intervals), but at 25 % area it lowered the 3-way accuracy from
+    0.889 to 0.821: multi hits were taken for non-sample hits. Angles up to 30 degrees with
+    the hidden pixels set back to 0 after the rotation gave 0.890 and 0.882.
+
     Examples
     --------
     >>> import numpy as np

@@ -77,3 +77,9 @@ def test_scores_match_sklearn_single_hit_vs_rest():
     assert s["accuracy_nway"] == pytest.approx(np.mean([accuracy_score(y, p) for p in preds]))
     assert s["accuracy_ci95"][0] <= s["accuracy"] <= s["accuracy_ci95"][1]
     assert (s["n_test"], s["n_runs"]) == (60, 4)
+
+
+def test_single_rate_by_n_particles_counts_single_calls_per_particle_number():
+    preds = np.array([["single-hit", "multi-hit", "single-hit", "non-sample-hit"]] * 2)
+    rates = _scenarios.single_rate_by_n_particles(preds, [1, 1, 2, 0])
+    assert rates == {"0": 0.0, "1": 0.5, "2": 1.0}

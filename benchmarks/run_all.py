@@ -25,7 +25,8 @@ import _common
 HERE = Path(__file__).resolve().parent
 #: In order of increasing cost.
 SCRIPTS = ("inference_speed", "training_speed", "simulator_speed", "streaming_veto", "real_frames",
-           "baselines_overview", "online_table1", "ablation", "sfx_crossdataset", "offline")
+           "baselines_overview", "shape_robustness", "online_table1", "ablation",
+           "sfx_crossdataset", "offline")
 
 
 def main(argv=None):

@@ -41,8 +41,7 @@ def photons_per_pulse(fluence, structure=STRUCTURE, seed=0):
     return BASE_PHOTONS * PR772_PHOTONS_PER_HIT / float(X.sum(axis=(1, 2)).mean())
 
 
-def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE,
-                return_n_particles=False):
+def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE):
     """Labelled pool (60 per class) and held-out test patterns of one particle.
 
     Returns
@@ -50,8 +49,8 @@ def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE,
     X_lab, y_lab, X_test, y_test : ndarrays
         Frames (n, 48, 48) float32 photons and string labels.
     n_particles_test : ndarray of int of shape (n_test,)
-        Only with ``return_n_particles``: particles in each test pattern (1 for single
-        hits, 2-4 for multi hits, 0 for non-sample hits).
+        Particles in each test pattern (1 for single hits, 2-4 for multi hits, 0 for
+        non-sample hits).
     """
     n = N_LABELLED + n_test_per_class
     X, y, _, n_particles = make_speckle_patterns(
@@ -61,8 +60,7 @@ def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE,
     rng = np.random.default_rng(seed)
     for c in CLASSES:
         lab[rng.choice(np.flatnonzero(y == c), N_LABELLED, replace=False)] = True
-    out = X[lab], y[lab], X[~lab], y[~lab]
-    return (*out, n_particles[~lab]) if return_n_particles else out
+    return X[lab], y[lab], X[~lab], y[~lab], n_particles[~lab]
 
 
 def extra_labelled(n_per_class, n_photons, seed, structure=STRUCTURE):

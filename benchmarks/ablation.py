@@ -57,7 +57,7 @@ def main(argv=None):
     train_seeds = [args.seed + i for i in range(n_seeds)]
 
     X_lab, y_lab, X_test, y_test, n_particles = _scenarios.online_data(
-        n_test, _scenarios.BASE_PHOTONS, args.seed, return_n_particles=True)
+        n_test, _scenarios.BASE_PHOTONS, args.seed)
     n_many = _scenarios.N_LABELLED + 10 if quick else N_MANY
     X_more, y_more = _scenarios.extra_labelled(n_many - _scenarios.N_LABELLED,
                                                _scenarios.BASE_PHOTONS, args.seed)

@@ -83,7 +83,7 @@ def main(argv=None):
     for fluence in fluences:
         n_photons = _scenarios.photons_per_pulse(fluence, seed=args.seed)
         X_lab, y_lab, X_test, y_test, n_particles = _scenarios.online_data(
-            n_test, n_photons, args.seed, return_n_particles=True)
+            n_test, n_photons, args.seed)
         X_aug, y_aug = rotated_copies(X_lab, y_lab, n_views, args.seed)
         for area in AREAS:
             preds = {"SpeckleNN": [], "Shi19": []}

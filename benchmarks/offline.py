@@ -20,12 +20,19 @@ entries of 1e4 to 1e5 atoms of the shared PDB collection (``../shared/data/pdb/M
 particle at different fluences share their orientations (same seed), so only the photon
 count changes along a line.
 
+Two embedders are trained on the same patterns and compared, differing only in the input
+scaling: ``normalize="log1p"`` (the estimator's default, which keeps the absolute photon
+count) and ``normalize="log1p-standardize"`` (each frame standardised, so brightness drops
+out). The paper's patterns were normalised (it adds Gaussian noise of standard deviation
+0.15 to them, Sec. IV.A.1), which the second mimics.
+
 Usage::
 
     .venv/bin/python benchmarks/offline.py --scale full [--device cuda]
 """
 
 import csv
+import itertools
 import time
 
 import _common
@@ -41,6 +48,8 @@ NAME = "offline"
 CLASSES = ("single-hit", "multi-hit")
 SHOTS = (1, 5, 20)
 POOL = 30  # labelled patterns per class of each unseen particle that supports are drawn from
+#: Input scalings compared (see the module docstring).
+NORMALIZE = ("log1p", "log1p-standardize")
 PAPER_1X = {"accuracy": {1: 0.843, 5: 0.891, 20: 0.896}, "f1": {1: 0.820, 5: 0.874, 20: 0.879}}
 
 
@@ -89,82 +98,97 @@ def main(argv=None):
 
     X, y, groups = make_speckle_patterns(list(sources[train_i]), n_per_class=n_train,
                                          classes=CLASSES, random_state=args.seed)
-    t0 = time.perf_counter()
-    embedder = TripletEmbedder(augment=RandomRotation(), max_epochs=max_epochs,
-                               n_iter_no_change=10, device=args.device,
-                               random_state=args.seed).fit(X, y, groups=groups)
-    print(f"[{time.perf_counter() - started:6.0f} s] trained on {len(y)} patterns: "
-          f"{embedder.n_iter_} epochs, {time.perf_counter() - t0:.0f} s", flush=True)
+    embedders = {}
+    for norm in NORMALIZE:
+        t0 = time.perf_counter()
+        embedders[norm] = TripletEmbedder(
+            augment=RandomRotation(), normalize=norm, max_epochs=max_epochs,
+            n_iter_no_change=10, device=args.device, random_state=args.seed).fit(
+                X, y, groups=groups)
+        print(f"[{time.perf_counter() - started:6.0f} s] {norm}: trained on {len(y)} "
+              f"patterns, {embedders[norm].n_iter_} epochs, {time.perf_counter() - t0:.0f} s",
+              flush=True)
 
-    # per_particle[(exponent, k)][particle] = (accuracy, f1), means over the support draws
+    # per_particle[(normalize, exponent, k)][particle] = (accuracy, f1), means over the
+    # support draws
     per_particle = {}
     test_seed = args.seed + 1
     for e in exponents:
         Xt, yt, gt = make_speckle_patterns(list(sources[test_i]), n_per_class=POOL + n_query,
                                            classes=CLASSES, n_photons=_scenarios.BASE_PHOTONS
                                            * 10.0 ** e, random_state=test_seed)
-        Z = embedder.transform(Xt)
-        for g in np.unique(gt):
-            sel = np.flatnonzero(gt == g)
-            rng = np.random.default_rng(test_seed)
-            pool = np.concatenate([rng.choice(sel[yt[sel] == c], POOL, replace=False)
-                                   for c in CLASSES])
-            query = np.setdiff1d(sel, pool)
-            for k in SHOTS:
-                preds = _scenarios.few_shot_predictions(Z[pool], yt[pool], Z[query], k=k,
-                                                        n_draws=n_draws)
-                per_particle.setdefault((e, k), {})[g] = np.mean(
-                    [binary_scores(yt[query], p) for p in preds], axis=0)
+        for norm, embedder in embedders.items():
+            Z = embedder.transform(Xt)
+            for g in np.unique(gt):
+                sel = np.flatnonzero(gt == g)
+                rng = np.random.default_rng(test_seed)
+                pool = np.concatenate([rng.choice(sel[yt[sel] == c], POOL, replace=False)
+                                       for c in CLASSES])
+                query = np.setdiff1d(sel, pool)
+                for k in SHOTS:
+                    preds = _scenarios.few_shot_predictions(Z[pool], yt[pool], Z[query], k=k,
+                                                            n_draws=n_draws)
+                    per_particle.setdefault((norm, e, k), {})[g] = np.mean(
+                        [binary_scores(yt[query], p) for p in preds], axis=0)
+        scores = (f"{norm} {np.mean([v[0] for v in per_particle[norm, e, 5].values()]):.3f}"
+                  for norm in NORMALIZE)
         print(f"[{time.perf_counter() - started:6.0f} s] fluence 10^{e:+.1f}: 5-shot accuracy "
-              f"{np.mean([v[0] for v in per_particle[e, 5].values()]):.3f}", flush=True)
+              + ", ".join(scores), flush=True)
 
     rows = []
-    for (e, k), by_particle in per_particle.items():
+    for (norm, e, k), by_particle in per_particle.items():
         vals = np.array(list(by_particle.values()))  # (n_particles, 2)
         lo, hi = _common.bootstrap_interval(lambda idx: vals[idx].mean(axis=0), len(vals),
                                             seed=args.seed)
-        rows.append({"fluence_factor": 10.0 ** e, "log10_fluence_factor": e, "k": k,
-                     "n_particles": len(vals), "accuracy": vals[:, 0].mean(),
-                     "accuracy_ci95": [lo[0], hi[0]], "f1": vals[:, 1].mean(),
-                     "f1_ci95": [lo[1], hi[1]],
+        rows.append({"normalize": norm, "fluence_factor": 10.0 ** e,
+                     "log10_fluence_factor": e, "k": k, "n_particles": len(vals),
+                     "accuracy": vals[:, 0].mean(), "accuracy_ci95": [lo[0], hi[0]],
+                     "f1": vals[:, 1].mean(), "f1_ci95": [lo[1], hi[1]],
                      "per_particle": {g: {"n_atoms": atoms[g], "accuracy": v[0], "f1": v[1]}
                                       for g, v in by_particle.items()}})
 
     fig, axes = _common.figure(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, metric in zip(axes, ("accuracy", "f1")):
+        for norm, style in zip(NORMALIZE, ("o-", "s--")):
+            for k, color in zip(SHOTS, ("C0", "C1", "C2")):
+                sel = sorted((r for r in rows if r["k"] == k and r["normalize"] == norm),
+                             key=lambda r: r["fluence_factor"])
+                x = [r["fluence_factor"] for r in sel]
+                ax.plot(x, [r[metric] for r in sel], style, color=color,
+                        label=f"{k}-shot, {norm}")
+                ax.fill_between(x, [r[f"{metric}_ci95"][0] for r in sel],
+                                [r[f"{metric}_ci95"][1] for r in sel], color=color, alpha=0.15)
         for k in SHOTS:
-            sel = sorted((r for r in rows if r["k"] == k), key=lambda r: r["fluence_factor"])
-            x = [r["fluence_factor"] for r in sel]
-            ax.plot(x, [r[metric] for r in sel], "o-", label=f"{k}-shot")
-            ax.fill_between(x, [r[f"{metric}_ci95"][0] for r in sel],
-                            [r[f"{metric}_ci95"][1] for r in sel], alpha=0.2)
             ax.plot(1.0, PAPER_1X[metric][k], "k_", markersize=12)
         ax.set_xscale("log")
         ax.set_xlabel("fluence / baseline (1e12 photons per pulse)")
         ax.set_title(f"2-way K-shot {metric}, unseen particles (black: paper at 1x)",
                      fontsize=8)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     _common.save_figure(fig, f"{NAME}_fluence", args)
 
     fig, axes = _common.figure(1, 3, figsize=(12, 3.4))
     axes[0].hist([atoms[g] for g in ids[train_i]], bins=20)
     axes[0].set_xlabel("atoms")
     axes[0].set_title("training particles")
-    for ax, metric in zip(axes[1:], ("accuracy", "f1")):
-        for e, marker in ((0.0, "o"), (2.0, "s")):
-            pp = per_particle[e, 20]
-            ax.scatter([atoms[g] for g in pp], [v[0 if metric == "accuracy" else 1]
-                                                for v in pp.values()],
-                       marker=marker, label=f"{10 ** e:g}x fluence")
+    for col, (ax, metric) in enumerate(zip(axes[1:], ("accuracy", "f1"))):
+        for norm, (e, marker) in itertools.product(NORMALIZE, ((0.0, "o"), (2.0, "s"))):
+            color = f"C{NORMALIZE.index(norm)}"
+            pp = per_particle[norm, e, 20]
+            # the default scaling filled, the standardised one hollow
+            ax.scatter([atoms[g] for g in pp], [v[col] for v in pp.values()], marker=marker,
+                       facecolors=color if norm == NORMALIZE[0] else "none", edgecolors=color,
+                       label=f"{10 ** e:g}x fluence, {norm}")
         ax.set_xscale("log")
         ax.set_xlabel("atoms of the unseen particle")
         ax.set_title(f"2-way 20-shot {metric}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     _common.save_figure(fig, f"{NAME}_size", args)
     return _common.write_result(NAME, args, {
         "train_particles": list(ids[train_i]), "test_particles": list(ids[test_i]),
         "n_train_per_class": n_train, "pool_per_class": POOL, "n_query_per_class": n_query,
-        "support_draws": n_draws, "epochs": embedder.n_iter_, "paper_1x": PAPER_1X,
+        "support_draws": n_draws,
+        "epochs": {norm: emb.n_iter_ for norm, emb in embedders.items()}, "paper_1x": PAPER_1X,
         "rows": rows}, started)
 
 

@@ -30,6 +30,11 @@ last ``n_test`` frames are the test set of every model; the others are the label
   and the unlabelled pool of a target dataset, tested on the target, all six ordered pairs.
 - Reference: the conventional peak-count hit finder (``PeakCountClassifier``, threshold
   fitted on the 400 labelled frames).
+- SpeckleNN few-shot (not in the paper; computed with Table 2): ``TripletEmbedder`` trained
+  on the same 400 labelled frames as Table 2's CNN (half held out for early stopping), then
+  ``FewShotCentroidClassifier(k=5)`` with 5 supports per class drawn from the *test*
+  dataset's labelled pool (10 draws): a new experiment costs 10 labelled frames and no
+  retraining, the few-shot answer to Tables 3 and 5.
 
 Scores, as the paper's tables: the recall of "hit or maybe" and of "miss" on each test set.
 The predict speed (frames/s) of the 2-D CNN and of RWD + 1-D CNN is recorded too (the paper:
@@ -40,7 +45,9 @@ Usage::
     .venv/bin/python benchmarks/sfx_crossdataset.py --scale full [--device cuda]
     .venv/bin/python benchmarks/sfx_crossdataset.py --scale full --tables 3   # 1, 2 and 3
 
-``--tables`` picks the tables to compute; DANN (Table 5) is the costliest part.
+``--tables`` picks the tables to compute; DANN (Table 5) is the costliest part. A run of
+some tables only writes ``sfx_crossdataset_tables<1-2-3>.{json,png}``, named by the tables
+it computed, so that it never replaces the results of a complete run.
 """
 
 import tempfile
@@ -48,6 +55,7 @@ import time
 from pathlib import Path
 
 import _common
+import _scenarios
 import numpy as np
 import torch
 from sklearn.base import clone
@@ -59,8 +67,10 @@ from skspeckle.baselines.hit_finder import HitFinderCNN
 from skspeckle.baselines.intensity import PeakCountClassifier
 from skspeckle.baselines.row_wise import CNN1DClassifier, RowWiseDecomposition
 from skspeckle.datasets.sfx import SFX_DATASETS, make_sfx_frames
+from skspeckle.embedding import TripletEmbedder
 
 NAME = "sfx_crossdataset"
+TABLES = (1, 2, 3, 4, 5)
 HIT, MISS = "hit-or-maybe", "miss"
 
 
@@ -132,6 +142,30 @@ def transfer_rows(fitted, data, n_few, nn, tmp, started):
     return rows
 
 
+def specklenn_rows(data, n_few, nn, started, k=5, n_draws=10):
+    """SpeckleNN few-shot: embedder trained on ``n_few`` labelled frames of each dataset, K
+    supports per class from the labelled pool of each test dataset, ``n_draws`` draws."""
+    rows = []
+    for train, (X_pool, y_pool, _, _) in data.items():
+        t0 = time.perf_counter()
+        embedder = TripletEmbedder(validation_fraction=0.5, **nn).fit(X_pool[:n_few],
+                                                                      y_pool[:n_few])
+        fit_s = time.perf_counter() - t0
+        for test, (X_lab, y_lab, X_test, y_test) in data.items():
+            preds = _scenarios.few_shot_predictions(
+                embedder.transform(X_lab[:n_few]), y_lab[:n_few], embedder.transform(X_test),
+                k=k, n_draws=n_draws)
+            per_draw = [recalls(y_test, p) for p in preds]
+            rows.append({"model": f"specklenn_{k}shot", "train": train, "test": test,
+                         "n_labelled": n_few, "supports_per_class": k, "support_draws": n_draws,
+                         "fit_seconds": fit_s, "n_iter": embedder.n_iter_,
+                         **{m: float(np.mean([r[m] for r in per_draw])) for m in per_draw[0]}})
+        print(f"[{time.perf_counter() - started:6.0f} s] specklenn trained on {train} "
+              f"({embedder.n_iter_} epochs): recall hit/maybe per test set "
+              + ", ".join(f"{r[f'recall_{HIT}']:.3f}" for r in rows[-len(data):]), flush=True)
+    return rows
+
+
 def table3_summary(rows, names):
     """Per ordered pair, the recalls of the source CNN as is (Table 1), of the three
     fine-tuned CNNs, and of the CNN trained from scratch on the same target frames."""
@@ -147,11 +181,13 @@ def table3_summary(rows, names):
 
 def main(argv=None):
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
-        "--tables", nargs="+", type=int, choices=(1, 2, 3, 4, 5), default=[1, 2, 3, 4, 5],
+        "--tables", nargs="+", type=int, choices=TABLES, default=list(TABLES),
         help="which of the paper's tables to compute (default all; 3 also runs the CNNs of "
              "1 and 2, which it compares with; 7 is 1 and 4); the peak-count reference "
              "always runs"))
     tables = set(args.tables) | ({1, 2} if 3 in args.tables else set())
+    out_name = (NAME if tables == set(TABLES)
+                else f"{NAME}_tables{'-'.join(map(str, sorted(tables)))}")
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_frames, n_test, n_few = (90, 30, 40) if quick else (2000, 400, 400)
@@ -207,6 +243,9 @@ def main(argv=None):
             print(f"[{time.perf_counter() - started:6.0f} s] dann {source} -> {target}: "
                   f"recall hit/maybe {rows[-1][f'recall_{HIT}']:.3f}", flush=True)
 
+    if 2 in tables:
+        rows += specklenn_rows(data, n_few, nn, started)
+
     table3 = None
     if 3 in tables:
         with tempfile.TemporaryDirectory() as tmp:
@@ -233,8 +272,8 @@ def main(argv=None):
         ax.set_xlabel("test", fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("trained on (source)", fontsize=7)
-    _common.save_figure(fig, NAME, args)
-    return _common.write_result(NAME, args, {
+    _common.save_figure(fig, out_name, args)
+    return _common.write_result(out_name, args, {
         "tables": sorted(tables), "datasets": names, "n_frames": n_frames, "n_test": n_test,
         "n_few": n_few, "max_epochs": max_epochs,
         "predict_frames_per_s_median": {m: float(np.median(v)) for m, v in speed.items()},

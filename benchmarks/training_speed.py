@@ -27,7 +27,9 @@ for one epoch over the *same* class-balanced batches (``skspeckle.nn.mining.bala
     builds the module and draws its own batches of the same size.
 
 The mining, loss and backward pass alone (no network, the first batch's embeddings) are timed
-too, as ``mining_loss_backward_ms``.
+too, as ``mining_loss_backward_ms``, and so is the estimator's fixed cost per ``fit`` (input
+checks, split, module construction: ``fit`` with ``max_epochs=0``), as
+``estimator_setup_seconds``, which the one-epoch comparison charges to the epoch.
 
 Since the variants mine different numbers of triplets per batch, the comparison is made at
 equal work on the network: patterns (frames) per second over identical batches; triplets per
@@ -164,11 +166,12 @@ def main(argv=None):
                             batch_sampler=lambda g: batches, device=device)
         counts["train_module"] = hist[0]["n_triplets"]
 
-    def run_estimator():
-        emb = TripletEmbedder(max_epochs=1, batch_size=BATCH, margin=MARGIN,
+    def run_estimator(max_epochs=1):
+        emb = TripletEmbedder(max_epochs=max_epochs, batch_size=BATCH, margin=MARGIN,
                               validation_fraction=0, n_iter_no_change=None,
                               device=args.device, random_state=args.seed).fit(X, y)
-        counts["TripletEmbedder.fit"] = emb.history_[0]["n_triplets"]
+        if max_epochs:
+            counts["TripletEmbedder.fit"] = emb.history_[0]["n_triplets"]
 
     # Mining + loss + backward alone, on the embeddings of the first batch (no network):
     # where the variants differ at all.
@@ -188,6 +191,10 @@ def main(argv=None):
     loss_only_ms = {k: 1e3 * float(np.median(t)) for k, t in loss_times.items()}
     print("mining + loss + backward per batch (ms):",
           ", ".join(f"{k} {v:.2f}" for k, v in loss_only_ms.items()))
+
+    setup_s = float(np.median(_common.interleaved_times(
+        {"setup": lambda: run_estimator(max_epochs=0)}, repeats=3 if quick else 15)["setup"]))
+    print(f"TripletEmbedder.fit set-up (max_epochs=0): {1e3 * setup_s:.1f} ms")
 
     times = _common.interleaved_times({
         "train_module": run_train_module,
@@ -224,6 +231,7 @@ def main(argv=None):
     return _common.write_result(NAME, args, {"batch_size": BATCH, "margin": MARGIN,
                                              "repeats": repeats,
                                              "mining_loss_backward_ms": loss_only_ms,
+                                             "estimator_setup_seconds": setup_s,
                                              "rows": rows}, started)
 
 

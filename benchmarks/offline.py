@@ -161,8 +161,7 @@ def main(argv=None):
                             [r[f"{metric}_ci95"][1] for r in sel], alpha=0.2)
             ax.plot(1.0, PAPER_1X[metric][k], "k_", markersize=12)
         ax.set_xscale("log")
-        ax.set_title(f"2-way K-shot {metric}, normalize={norm!r} (black: paper at 1x)",
-                     fontsize=8)
+        ax.set_title(f"2-way K-shot {metric}, {norm} (black: paper at 1x)", fontsize=8)
         ax.legend(fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("fluence / baseline (1e12 photons per pulse)")

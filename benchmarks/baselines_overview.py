@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/baselines_overview.py --scale full   # results/baselines_overview.json
+    .venv/bin/python benchmarks/baselines_overview.py --scale full   # the results page
     .venv/bin/python benchmarks/baselines_overview.py                # quick smoke run
 
 Not a paper reproduction (that is ``online_table1.py``, ``sfx_crossdataset.py``): one split,

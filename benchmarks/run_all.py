@@ -7,11 +7,10 @@ Usage::
 
 ``--scale quick`` runs every script on a few dozen patterns and 1-2 epochs: it checks that the
 scripts work (CI), and its numbers mean nothing; it writes into ``benchmarks/results/quick/``.
-On a 2-core CPU machine loaded by other jobs (load average 6 to 7) it took about 8.5 minutes;
-an idle machine is faster. ``--scale full`` writes the JSON files and figures quoted in
-``docs/results.rst`` into ``benchmarks/results/``. On a 2-core CPU it takes several hours
-(estimated from partial runs: Table I and the ablation about 30 and 25 minutes with 3 training
-seeds, the offline and SFX trainings most of the rest); GPU time not measured yet.
+On an idle 2-core CPU machine it took 132 s (8.5 minutes when the machine was loaded by other
+jobs). ``--scale full`` writes the JSON files and figures quoted in ``docs/results.rst`` into
+``benchmarks/results/``; on a 2-core CPU the separate full-scale runs quoted there add up to
+about 2 h 50 min (per-script times on that page); GPU time not measured yet.
 ``--only`` picks scripts by name. The exit status is non-zero when any script failed.
 """
 

@@ -105,7 +105,10 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``"log1p-standardize"`` also standardises each image (fluence-independent
         embeddings; on the demo's online scenario, 3jb9, 100 % area, it scored 0.81 against
         0.86 for ``"log1p"``). ``"standardize"``: only the per-image standardisation (frames
-        scaled upstream). ``None``: frames enter the network as they are.
+        scaled upstream, or linear counts as in the SpeckleNN reference implementation; on
+        unseen particles over a 100x fluence range it kept 0.89-0.92 5-shot accuracy where
+        ``"log1p"`` fell to 0.87, see the results page, Fig. 6). ``None``: frames enter the
+        network as they are.
     max_epochs : int, default=100
         Upper bound on the passes over the training set (0 keeps the initial weights).
     batch_size : int, default=64

@@ -8,6 +8,8 @@ aggregation, ``DetectorMask(0.25)``, 1e12 photons per pulse), one factor changes
   (nearest support) -- same trained embedders, only the classifier changes;
 - triplet mining ``semihard`` vs ``hard`` vs ``random``;
 - with vs without the rotation augmentation;
+- input scaling ``log1p`` (default) vs ``standardize`` (per-frame standardisation of the
+  linear counts, the SpeckleNN reference implementation's) vs ``log1p-standardize``;
 - 400 instead of 60 labelled patterns per class (340 more simulated per class, 1/3 of all
   held out for validation as before; the 5 supports still come from the 60): how far the
   score is limited by the number of labelled patterns.
@@ -41,6 +43,9 @@ VARIANTS = [
     ("mining", "hard", {"mining": "hard"}, "mean", _scenarios.N_LABELLED),
     ("mining", "random", {"mining": "random"}, "mean", _scenarios.N_LABELLED),
     ("augmentation", "none", {"augment": None}, "mean", _scenarios.N_LABELLED),
+    ("input scaling", "standardize", {"normalize": "standardize"}, "mean", _scenarios.N_LABELLED),
+    ("input scaling", "log1p-standardize", {"normalize": "log1p-standardize"}, "mean",
+     _scenarios.N_LABELLED),
     ("labelled", f"{N_MANY} per class", {}, "mean", N_MANY),
 ]
 

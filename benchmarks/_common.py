@@ -45,6 +45,9 @@ def parse_args(description, argv=None, extra=None):
     args = parser.parse_args(argv)
     # Other processes distort timings: record the machine's load at the start and the end.
     args.load_at_start = _load_average()
+    # The code that runs is the checkout at the start; commits made during a long run must not
+    # be credited with its results.
+    args.git_at_start = _git_state()
     if args.threads is not None:
         import torch
 
@@ -62,6 +65,16 @@ def _cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _git_state():
+    def git(*cmd):
+        out = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=ROOT)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": bool(status) if status is not None else None}
 
 
 def _load_average():
@@ -94,19 +107,13 @@ def provenance(args):
 
     import skspeckle
 
-    def git(*cmd):
-        out = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=ROOT)
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "skspeckle": skspeckle.__version__,
         "torch": torch.__version__,
         "sklearn": sklearn.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
+        **(getattr(args, "git_at_start", None) or _git_state()),
         "seed": args.seed,
         "scale": args.scale,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -4,7 +4,7 @@ Every script ``benchmarks/<name>.py`` takes ``--device``, ``--scale {quick,full}
 ``--seed``, and writes ``<name>.json`` (numbers plus provenance: package versions, git commit,
 machine, seeds, command line) and ``<name>.png`` (its figure) into ``benchmarks/results/``;
 quick-scale runs write into ``benchmarks/results/quick/`` instead, so that a smoke run never
-overwrites the figures quoted in ``docs/results.rst``.
+overwrites the figures quoted in ``docs/results.md``.
 """
 
 import argparse
@@ -33,7 +33,7 @@ def parse_args(description, argv=None, extra=None):
                         help="torch device: auto (CUDA when available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--scale", choices=("quick", "full"), default="quick",
                         help="quick: a smoke run in seconds (numbers not meaningful); "
-                             "full: the figures of docs/results.rst")
+                             "full: the figures of docs/results.md")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, splits and training")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, the core count)")

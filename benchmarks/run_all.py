@@ -8,7 +8,7 @@ Usage::
 ``--scale quick`` runs every script on a few dozen patterns and 1-2 epochs: it checks that the
 scripts work (CI), and its numbers mean nothing; it writes into ``benchmarks/results/quick/``.
 On an idle 2-core CPU machine it took 132 s (8.5 minutes when the machine was loaded by other
-jobs). ``--scale full`` writes the JSON files and figures quoted in ``docs/results.rst`` into
+jobs). ``--scale full`` writes the JSON files and figures quoted in ``docs/results.md`` into
 ``benchmarks/results/``; on a 2-core CPU the separate full-scale runs quoted there add up to
 about 2 h 45 min (per-script times on that page); GPU time not measured yet.
 ``--only`` picks scripts by name. The exit status is non-zero when any script failed.

@@ -2,14 +2,17 @@
 
 Every variant trains the same SpeckleNN network (same initial weights, fresh Adam, lr 1e-3)
 for one epoch over the *same* class-balanced batches (``skspeckle.nn.mining.balanced_batches``,
-64 frames of 48 x 48 photons) with semi-hard triplets and margin 0.5:
+64 frames of 48 x 48 photons) with semi-hard triplets and margin 0.5. The skspeckle variants
+(``train_module``, ``bare_torch``, ``TripletEmbedder.fit``) use the package's optimiser,
+``skspeckle.nn.training.adam`` (torch's fused Adam); ``pml`` and ``python_loop`` use
+``torch.optim.Adam`` with its defaults, as a hand-written script would:
 
 ``train_module``
     ``skspeckle.nn.training.train_module`` with ``TripletBatchLoss`` -- exactly the epoch
     ``TripletEmbedder.fit`` runs (without its validation pass).
 ``bare_torch``
-    A bare PyTorch loop calling the same vectorised mining (``mine_triplets``) and loss:
-    measures what the generic training loop adds.
+    A bare PyTorch loop calling the same vectorised mining (``mine_triplets``), loss and
+    optimiser: measures what the generic training loop adds.
 ``pml``
     pytorch-metric-learning: ``miners.TripletMarginMiner(margin, type_of_triplets="semihard")``
     and ``losses.TripletMarginLoss(margin)``, both with ``LpDistance(power=2)``, i.e. squared
@@ -27,7 +30,8 @@ for one epoch over the *same* class-balanced batches (``skspeckle.nn.mining.bala
     builds the module and draws its own batches of the same size.
 
 The mining, loss and backward pass alone (no network, the first batch's embeddings) are timed
-too, as ``mining_loss_backward_ms``, and so is the estimator's fixed cost per ``fit`` (input
+too, as ``mining_loss_backward_ms``; one optimiser step of each kind on the network's
+gradients, as ``optimizer_step_ms``; and the estimator's fixed cost per ``fit`` (input
 checks, split, module construction: ``fit`` with ``max_epochs=0``), as
 ``estimator_setup_seconds``, which the one-epoch comparison charges to the epoch.
 
@@ -42,6 +46,7 @@ Usage::
 """
 
 import copy
+import functools
 import time
 
 import _common
@@ -58,7 +63,7 @@ from skspeckle.nn.mining import (
     pairwise_squared_distances,
 )
 from skspeckle.nn.networks import EmbeddingModel, speckle_net
-from skspeckle.nn.training import train_module
+from skspeckle.nn.training import adam, train_module
 
 NAME = "training_speed"
 MARGIN = 0.5
@@ -114,12 +119,15 @@ def main(argv=None):
     x_dev, y_dev = x_all.to(device), y_enc.to(device)  # all variants read from device tensors
     counts = {}
 
-    def fresh():
-        module = copy.deepcopy(initial).to(device).train()
-        return module, torch.optim.Adam(module.parameters(), lr=LR)
+    def torch_adam(params):
+        return torch.optim.Adam(params, lr=LR)
 
-    def manual_epoch(name, mine_and_loss):
-        module, opt = fresh()
+    def fresh(optimizer_factory):
+        module = copy.deepcopy(initial).to(device).train()
+        return module, optimizer_factory(module.parameters())
+
+    def manual_epoch(name, mine_and_loss, optimizer_factory=torch_adam):
+        module, opt = fresh(optimizer_factory)
         n_trip = 0
         for idx in batches:
             idx = idx.to(device)
@@ -158,9 +166,8 @@ def main(argv=None):
         return triplet_loss(emb, a, p, n, MARGIN)[0], a.numel()
 
     def run_train_module():
-        module, _ = fresh()
-        hist = train_module(module, TripletBatchLoss(MARGIN, "semihard"),
-                            lambda params: torch.optim.Adam(params, lr=LR),
+        module = copy.deepcopy(initial).to(device).train()
+        hist = train_module(module, TripletBatchLoss(MARGIN, "semihard"), adam(LR),
                             (x_dev, y_dev, torch.zeros_like(y_dev)), batch_size=BATCH,
                             max_epochs=1, generator=torch.Generator().manual_seed(args.seed),
                             batch_sampler=lambda g: batches, device=device)
@@ -192,13 +199,29 @@ def main(argv=None):
     print("mining + loss + backward per batch (ms):",
           ", ".join(f"{k} {v:.2f}" for k, v in loss_only_ms.items()))
 
+    # One optimiser step on the gradients of the first batch, per implementation.
+    def step_and_sync(opt):
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    steppers = {}
+    for name, factory in (("torch.optim.Adam", torch_adam),
+                          ("skspeckle.nn.training.adam", adam(LR))):
+        module, opt = fresh(factory)
+        module(x_dev[batches[0].to(device)]).sum().backward()
+        steppers[name] = functools.partial(step_and_sync, opt)
+    step_times = _common.interleaved_times(steppers, repeats=20 if quick else 200)
+    optimizer_step_ms = {k: 1e3 * float(np.median(t)) for k, t in step_times.items()}
+    print("optimiser step (ms):", ", ".join(f"{k} {v:.2f}" for k, v in optimizer_step_ms.items()))
+
     setup_s = float(np.median(_common.interleaved_times(
         {"setup": lambda: run_estimator(max_epochs=0)}, repeats=3 if quick else 15)["setup"]))
     print(f"TripletEmbedder.fit set-up (max_epochs=0): {1e3 * setup_s:.1f} ms")
 
     times = _common.interleaved_times({
         "train_module": run_train_module,
-        "bare_torch": lambda: manual_epoch("bare_torch", ours),
+        "bare_torch": lambda: manual_epoch("bare_torch", ours, adam(LR)),
         "pml": lambda: manual_epoch("pml", pml),
         "python_loop": lambda: manual_epoch("python_loop", python_loop),
         "TripletEmbedder.fit": run_estimator,
@@ -231,6 +254,7 @@ def main(argv=None):
     return _common.write_result(NAME, args, {"batch_size": BATCH, "margin": MARGIN,
                                              "repeats": repeats,
                                              "mining_loss_backward_ms": loss_only_ms,
+                                             "optimizer_step_ms": optimizer_step_ms,
                                              "estimator_setup_seconds": setup_s,
                                              "rows": rows}, started)
 

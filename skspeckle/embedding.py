@@ -25,7 +25,7 @@ from .nn.inference import predict_batched
 from .nn.losses import TripletBatchLoss
 from .nn.mining import MINING_STRATEGIES, balanced_batches
 from .nn.networks import EmbeddingModel, speckle_net
-from .nn.training import train_module
+from .nn.training import adam, train_module
 from .nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
 
 __all__ = ["TripletEmbedder"]
@@ -438,11 +438,10 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return balanced_batches(train_data[1], train_data[2], batch_size=self.batch_size,
                                     generator=generator)
 
-        lr = self.learning_rate
         return train_module(
             module,
             TripletBatchLoss(self.margin, self.mining),
-            lambda params: torch.optim.Adam(params, lr=lr),
+            adam(self.learning_rate),
             train_data,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

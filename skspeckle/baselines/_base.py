@@ -30,7 +30,7 @@ from .._split import stratified_split
 from ..nn.baseline_networks import ClassifierModel
 from ..nn.device import resolve_device, torch_seeded
 from ..nn.inference import predict_batched
-from ..nn.training import train_module
+from ..nn.training import adam, train_module
 from ..nn.transfer import (
     copy_matching_weights,
     frozen,
@@ -342,11 +342,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     torch.from_numpy(y_enc[idx].astype(np.int64)),
                     torch.from_numpy(weight[idx].astype(np.float32)))
 
-        lr = self.learning_rate
         return train_module(
             module,
             _cross_entropy_loss,
-            lambda params: torch.optim.Adam([p for p in params if p.requires_grad], lr=lr),
+            adam(self.learning_rate),
             tensors(train_idx),
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

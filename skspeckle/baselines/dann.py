@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from .._images import validate_images
 from ..nn.baseline_networks import DomainHead, capture_features
 from ..nn.gradient_reversal import dann_lambda
-from ..nn.training import shuffled_batches, train_module
+from ..nn.training import adam, shuffled_batches, train_module
 from ._base import NeuralNetClassifier, weighted_cross_entropy
 from .resnet import ResNetClassifier
 
@@ -264,12 +264,11 @@ class DANNClassifier(NeuralNetClassifier):
         half = self.batch_size if X_target is None else max(2, self.batch_size // 2)
         n_batches = len(shuffled_batches(n_source, half))
         loss = _DANNLoss(domain_head.reversal, self.max_epochs * n_batches, self.gamma)
-        lr = self.learning_rate
         try:
             history = train_module(
                 trainer,
                 loss,
-                lambda params: torch.optim.Adam([p for p in params if p.requires_grad], lr=lr),
+                adam(self.learning_rate),
                 train_data,
                 batch_size=half,
                 max_epochs=self.max_epochs,

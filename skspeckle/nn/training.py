@@ -9,7 +9,7 @@ import time
 
 import torch
 
-__all__ = ["train_module", "shuffled_batches", "sequential_batches"]
+__all__ = ["train_module", "adam", "shuffled_batches", "sequential_batches"]
 
 
 def shuffled_batches(n, batch_size, generator=None):
@@ -26,6 +26,22 @@ def shuffled_batches(n, batch_size, generator=None):
 def sequential_batches(n, batch_size):
     """Index batches ``0..n`` in order (for evaluation)."""
     return list(torch.split(torch.arange(n), max(1, int(batch_size))))
+
+
+def adam(lr):
+    """An ``optimizer_factory`` for :func:`train_module`: Adam (Kingma & Ba, ICLR 2015) at
+    learning rate ``lr`` over the parameters that require gradients.
+
+    On CPU and CUDA it uses torch's fused implementation, one kernel for all parameters: the
+    same update up to rounding, and a step about 3x faster than the default per-parameter
+    loop (1.5-1.8 ms against 5-6 ms for the 2.8 M parameters of the SpeckleNN network on two
+    CPU cores, about 5 % of a training step; ``benchmarks/training_speed.py`` records both).
+    """
+    def factory(params):
+        params = [p for p in params if p.requires_grad]
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+        return torch.optim.Adam(params, lr=lr, fused=fused)
+    return factory
 
 
 def _to_float(value):
@@ -233,8 +249,9 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
                 f"{seconds:.2f} s (total {time.perf_counter() - start:.1f} s)")
         if n_iter_no_change is not None and stall >= n_iter_no_change:
             if verbose >= 1:
-                log(f"{prefix}no improvement of the {'validation' if val_data is not None else 'training'} "
-                    f"loss by more than tol={tol} for {n_iter_no_change} epochs; stopping.")
+                monitored_name = "validation" if val_data is not None else "training"
+                log(f"{prefix}no improvement of the {monitored_name} loss by more than "
+                    f"tol={tol} for {n_iter_no_change} epochs; stopping.")
             break
 
     if best_state is not None:

@@ -1,9 +1,10 @@
+import copy
 import math
 
 import pytest
 import torch
 
-from skspeckle.nn.training import sequential_batches, shuffled_batches, train_module
+from skspeckle.nn.training import adam, sequential_batches, shuffled_batches, train_module
 
 
 def _regression(n=64, seed=0):
@@ -89,3 +90,24 @@ def test_batches_helpers():
     assert [len(x) for x in b] == [8, 9]  # the lone last sample joins the previous batch
     assert sorted(torch.cat(b).tolist()) == list(range(17))
     assert [len(x) for x in sequential_batches(5, 2)] == [2, 2, 1]
+
+
+def test_adam_is_fused_on_cpu_skips_frozen_parameters_and_matches_torch_adam():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    net[0].bias.requires_grad_(False)
+    reference, initial = copy.deepcopy(net), copy.deepcopy(net)
+    ours = adam(1e-2)(net.parameters())
+    assert ours.defaults["fused"] is True
+    assert sum(len(g["params"]) for g in ours.param_groups) == 3  # the frozen bias is left out
+    theirs = torch.optim.Adam([p for p in reference.parameters() if p.requires_grad], lr=1e-2)
+    x = torch.randn(16, 6)
+    for _ in range(5):
+        for model, opt in ((net, ours), (reference, theirs)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(net.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(net[2].weight, initial[2].weight)  # it did train
+    assert torch.equal(net[0].bias, initial[0].bias)  # but not the frozen bias

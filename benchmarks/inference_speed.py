@@ -10,11 +10,14 @@ distances. The variants run interleaved, ``repeats`` rounds, and the per-round r
 at least 0.95 at the default batch size (64).
 
 The weights are untrained (``max_epochs=0``): the speed of a forward pass does not depend on
-them.
+them. ``--precision bfloat16|float16`` runs both the estimators and the bare loop in mixed
+precision (``TripletEmbedder(precision=...)``, ``skspeckle.nn.device.autocast``) and writes
+``inference_speed_<precision>.{json,png}``, with the float32 rate of the bare loop beside it.
 
 Usage::
 
     .venv/bin/python benchmarks/inference_speed.py --scale full [--device cpu]
+    .venv/bin/python benchmarks/inference_speed.py --scale full --device cuda --precision float16
 """
 
 import time
@@ -27,18 +30,18 @@ from sklearn.pipeline import make_pipeline
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
-from skspeckle.nn.device import resolve_device
+from skspeckle.nn.device import PRECISIONS, autocast, resolve_device
 from skspeckle.preprocessing import DetectorMask
 
 NAME = "inference_speed"
 DEFAULT_BATCH = 64
 
 
-def bare_forward(module, frames, batch_size, device):
+def bare_forward(module, frames, batch_size, device, precision="float32"):
     """The ceiling: the module on ready float32 tensors, batch by batch, results to the CPU."""
     module.to(device).eval()
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(frames), batch_size):
             out.append(module(frames[start:start + batch_size].to(device)).cpu())
     module.cpu()
@@ -46,8 +49,15 @@ def bare_forward(module, frames, batch_size, device):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
-        "--repeats", type=int, default=None, help="interleaved rounds (default by scale)"))
+    def extra(parser):
+        parser.add_argument("--repeats", type=int, default=None,
+                            help="interleaved rounds (default by scale)")
+        parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                            help="compute precision of the network (mixed precision: bfloat16, "
+                                 "float16)")
+
+    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    name = NAME if args.precision == "float32" else f"{NAME}_{args.precision}"
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_per_class = 40 if quick else 700  # 120 / 2100 frames of 48 x 48
@@ -59,21 +69,27 @@ def main(argv=None):
     rows = []
     for batch_size in batch_sizes:
         embedder = TripletEmbedder(max_epochs=0, batch_size=batch_size, device=args.device,
-                                   random_state=args.seed)
+                                   precision=args.precision, random_state=args.seed)
         pipe = make_pipeline(DetectorMask(0.25), embedder,
                              FewShotCentroidClassifier(k=5, random_state=args.seed)).fit(X, y)
         masked = pipe[0].transform(X)  # what the embedder sees inside the pipeline
         frames = torch.from_numpy(np.ascontiguousarray(masked, dtype=np.float32))
         module = embedder.module_
         # Same numbers from both paths, or the comparison is meaningless.
-        np.testing.assert_allclose(embedder.transform(masked),
-                                   bare_forward(module, frames, batch_size, device).numpy(),
-                                   rtol=1e-5, atol=1e-6)
-        times = _common.interleaved_times({
-            "bare_forward": lambda: bare_forward(module, frames, batch_size, device),
+        np.testing.assert_allclose(
+            embedder.transform(masked),
+            bare_forward(module, frames, batch_size, device, args.precision).numpy(),
+            rtol=1e-5, atol=1e-6)
+        variants = {
+            "bare_forward": lambda: bare_forward(module, frames, batch_size, device,
+                                                 args.precision),
             "transform": lambda: embedder.transform(masked),
             "pipeline_predict": lambda: pipe.predict(X),
-        }, repeats=repeats)
+        }
+        if args.precision != "float32":
+            variants["bare_forward_float32"] = lambda: bare_forward(module, frames, batch_size,
+                                                                    device)
+        times = _common.interleaved_times(variants, repeats=repeats)
         ratios = _common.ratio_summary(times, "bare_forward")
         for variant, t in times.items():
             rows.append({
@@ -87,17 +103,18 @@ def main(argv=None):
                   f"  ratio {ratios[variant]['median_ratio']:.3f}")
 
     fig, ax = _common.figure(figsize=(5.5, 3.8))
-    for variant in ("bare_forward", "transform", "pipeline_predict"):
+    for variant in dict.fromkeys(r["variant"] for r in rows):
         sel = [r for r in rows if r["variant"] == variant]
         ax.plot([r["batch_size"] for r in sel], [r["median_patterns_per_s"] for r in sel],
                 "o-", label=variant)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("patterns / s (median)")
-    ax.set_title(f"Inference, 48x48 frames, {device}")
+    ax.set_title(f"Inference, 48x48 frames, {device}, {args.precision}")
     ax.legend()
-    _common.save_figure(fig, NAME, args)
-    return _common.write_result(NAME, args, {"frame_shape": list(X.shape[1:]),
+    _common.save_figure(fig, name, args)
+    return _common.write_result(name, args, {"frame_shape": list(X.shape[1:]),
+                                             "precision": args.precision,
                                              "repeats": repeats, "rows": rows}, started)
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._images import validate_images
 from ._split import stratified_split
-from .nn.device import resolve_device, torch_seeded
+from .nn.device import PRECISIONS, resolve_device, torch_seeded
 from .nn.inference import predict_batched
 from .nn.losses import TripletBatchLoss
 from .nn.mining import MINING_STRATEGIES, balanced_batches
@@ -151,6 +151,15 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     device : {"auto", "cpu", "cuda"}, str or torch.device, default="auto"
         Where to train and embed (CUDA when available for ``"auto"``). The fitted module is
         kept on the CPU between calls, so a model fitted on a GPU pickles and loads anywhere.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Compute precision of the network in ``fit`` and ``transform``. ``"bfloat16"`` and
+        ``"float16"`` run it in mixed precision (:class:`torch.autocast`; weights, the
+        embeddings, distances, mining and loss stay float32, and ``"float16"`` training scales
+        the loss): for throughput on GPUs, and ``"bfloat16"`` on CPUs with bfloat16
+        instructions (AVX-512 BF16, AMX). Embeddings agree with float32 ones to about 1e-2
+        in cosine distance. ``"float16"`` on a CPU is emulated and slow (a warning says so).
+        A pickled model keeps its precision; ``set_params(precision="float32")`` changes it
+        for ``transform`` without refitting.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split, the batches, the mining and
         the augmentation. torch's global random state is left untouched. The same value
@@ -234,6 +243,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "freeze": [None, StrOptions({"features"}), Interval(Integral, 0, None, closed="left")],
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -258,6 +268,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -278,6 +289,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.freeze = freeze
         self.image_shape = image_shape
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -454,6 +466,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             augment=augment,
             batch_sampler=sampler,
             device=device,
+            precision=self.precision,
             verbose=self.verbose,
             name=type(self).__name__,
         )
@@ -484,7 +497,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self, "module_")
         X = validate_images(self, X, reset=False)
         return predict_batched(self.module_, X, self.batch_size, resolve_device(self.device),
-                               dtype=torch.float32)
+                               dtype=torch.float32, precision=self.precision)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -262,7 +262,8 @@ def test_bad_input_errors(fitted, data):
 def test_invalid_parameters(data):
     X, y = data
     for params in ({"margin": 0.0}, {"margin": 4.5}, {"mining": "easy"}, {"batch_size": 1},
-                   {"augment": object()}, {"normalize": "minmax"}, {"activation": "tanh"}):
+                   {"augment": object()}, {"normalize": "minmax"}, {"activation": "tanh"},
+                   {"precision": "float8"}):
         with pytest.raises(ValueError):
             TripletEmbedder(**{**FAST, **params}).fit(X, y)
     with pytest.raises(TypeError, match="augment_tensor"):
@@ -475,3 +476,20 @@ def test_freeze_needs_features(data):
 
     with pytest.raises(TypeError, match=r"freeze='features' needs a network with .*\.features"):
         TripletEmbedder(**FAST, network=mlp, freeze="features").fit(X, y)
+
+
+def test_bfloat16_mixed_precision_trains_and_embeds_unit_vectors(data, fitted):
+    X, y = data
+    emb = TripletEmbedder(**{**FAST, "precision": "bfloat16"}).fit(X, y)
+    assert all(np.isfinite(h["loss"]) for h in emb.history_)
+    # Same seed, same batches: only the precision differs, and it changed the training.
+    w16 = emb.module_.network.features[0].weight
+    w32 = fitted.module_.network.features[0].weight
+    assert not torch.equal(w16, w32)
+    torch.testing.assert_close(w16, w32, rtol=0.05, atol=0.05)
+    Z = emb.transform(X)
+    assert Z.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    Z32 = emb.set_params(precision="float32").transform(X)  # same weights, full precision
+    assert not np.array_equal(Z, Z32)
+    assert np.sum(Z * Z32, axis=1).min() > 0.99  # cosine similarity

@@ -1,10 +1,13 @@
 """Choosing the torch device an estimator computes on."""
 
 import contextlib
+import warnings
 
 import torch
 
-__all__ = ["resolve_device", "torch_seeded"]
+__all__ = ["PRECISIONS", "resolve_device", "autocast", "torch_seeded"]
+
+PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 def resolve_device(device="auto"):
@@ -65,6 +68,48 @@ def resolve_device(device="auto"):
         if is_available is not None and not is_available():
             raise RuntimeError(f"device={str(device)!r} was requested but is not available.")
     return device
+
+
+def autocast(device, precision="float32"):
+    """The context in which a network runs at ``precision`` on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        ``"float32"``: full precision (a no-op context). ``"bfloat16"`` and ``"float16"``:
+        mixed precision with :class:`torch.autocast` (Micikevicius et al., "Mixed Precision
+        Training", ICLR 2018): convolutions and matrix products run in the 16-bit type,
+        weights and reductions stay float32.
+
+    Returns
+    -------
+    context manager
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is not one of :data:`PRECISIONS`.
+
+    Warns
+    -----
+    UserWarning
+        For ``"float16"`` on the CPU, where it is emulated: about 10x slower than float32 on
+        the 2-core development CPU, whereas ``"bfloat16"`` was about 2x faster there (a CPU
+        with AVX-512 BF16).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if precision == "float16" and device.type == "cpu":
+        warnings.warn(
+            "precision='float16' on the CPU is emulated and slow; use precision='bfloat16' "
+            "on a CPU (or 'float32'), and 'float16' on CUDA.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return torch.autocast(device.type, dtype=getattr(torch, precision))
 
 
 @contextlib.contextmanager

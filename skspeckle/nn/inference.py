@@ -2,10 +2,12 @@
 
 import torch
 
+from .device import autocast
+
 __all__ = ["predict_batched"]
 
 
-def predict_batched(module, X, batch_size, device, dtype=torch.float64):
+def predict_batched(module, X, batch_size, device, dtype=torch.float64, precision="float32"):
     """``module`` applied to ``X`` in batches of ``batch_size``, in eval mode without gradient.
 
     Parameters
@@ -19,6 +21,8 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64):
     device : torch.device or str
     dtype : torch.dtype, default=torch.float64
         Of the returned array.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Compute precision of the forward pass (see :func:`skspeckle.nn.device.autocast`).
 
     Returns
     -------
@@ -28,7 +32,7 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64):
     out = []
     try:
         module.to(device).eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(torch.device(device), precision):
             for start in range(0, len(X), batch_size):
                 batch = X[start:start + batch_size]
                 if not batch.flags.writeable:  # torch warns on sharing read-only memory

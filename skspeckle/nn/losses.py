@@ -99,6 +99,11 @@ class TripletBatchLoss:
         x, labels = batch[0], batch[1]
         groups = batch[2] if len(batch) > 2 else None
         embeddings = module(x)
+        # Distances, mining and loss in float32 even when the network ran under autocast.
+        with torch.autocast(embeddings.device.type, enabled=False):
+            return self._loss(embeddings.float(), labels, groups, generator)
+
+    def _loss(self, embeddings, labels, groups, generator):
         with torch.no_grad():
             distances = pairwise_squared_distances(embeddings.detach())
             a, p, n = mine_triplets(distances, labels, groups, strategy=self.strategy,

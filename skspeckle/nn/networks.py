@@ -183,10 +183,12 @@ class InputScaling(nn.Module):
 
 
 class L2Normalize(nn.Module):
-    """Scale each row to unit L2 norm (idempotent)."""
+    """Scale each row to unit L2 norm (idempotent), in float32: under mixed precision the
+    16-bit rows of a network would otherwise come out with norms off by up to 0.4 %."""
 
     def forward(self, x):
-        return F.normalize(x.flatten(1), dim=1)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.normalize(x.flatten(1).float(), dim=1)
 
 
 class EmbeddingModel(nn.Sequential):

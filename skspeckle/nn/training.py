@@ -9,6 +9,8 @@ import time
 
 import torch
 
+from .device import autocast
+
 __all__ = ["train_module", "adam", "shuffled_batches", "sequential_batches"]
 
 
@@ -96,7 +98,7 @@ def _take(data, idx, device):
 def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=64, max_epochs=10,
                  val_data=None, val_loss_fn=None, val_batches=None, n_iter_no_change=None,
                  tol=0.0, generator=None, augment=None, batch_sampler=None, device="cpu",
-                 restore_best=True, verbose=0, log=print, name=""):
+                 restore_best=True, precision="float32", verbose=0, log=print, name=""):
     """Train ``module`` for up to ``max_epochs`` epochs and return the per-epoch history.
 
     Parameters
@@ -145,6 +147,10 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
     restore_best : bool, default=True
         With ``val_data``, load the weights of the epoch with the best validation loss at the
         end.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Compute precision of ``loss_fn`` (see :func:`skspeckle.nn.device.autocast`); with
+        ``"float16"`` the loss is scaled against gradient underflow
+        (:class:`torch.amp.GradScaler`).
     verbose : int, default=0
         1: one line per epoch (loss, validation loss, elapsed time, throughput); 2: also
         progress within epochs.
@@ -178,6 +184,7 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
     dev_gen.manual_seed(_seed())
     val_seed = _seed()
     optimizer = optimizer_factory(module.parameters())
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "float16")
     history, best, best_state, stall = [], math.inf, None, 0
     prefix = f"[{name}] " if name else ""
     start = time.perf_counter()
@@ -192,10 +199,12 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
             if augment is not None:
                 batch = (augment(batch[0], dev_gen),) + batch[1:]
             optimizer.zero_grad(set_to_none=True)
-            loss, metrics = _split_output(loss_fn(module, batch, dev_gen))
+            with autocast(device, precision):
+                loss, metrics = _split_output(loss_fn(module, batch, dev_gen))
             if loss.requires_grad:
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)  # skipped if float16 gradients overflowed
+                scaler.update()
                 n_steps += 1
             acc.add(loss, metrics, len(idx))
             if verbose >= 2 and (i + 1) % max(1, len(batches) // 10) == 0:
@@ -211,7 +220,7 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
             val_gen = torch.Generator(device=device)
             val_gen.manual_seed(val_seed)
             vacc = _Accumulator()
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, precision):
                 for idx in val_batches:
                     batch = _take(val_data, idx, device)
                     loss, metrics = _split_output(val_loss_fn(module, batch, val_gen))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skspeckle.nn.device import resolve_device
+from skspeckle.nn.device import autocast, resolve_device
 
 
 def test_auto_and_cpu():
@@ -29,3 +29,16 @@ def test_bad_device_values():
         resolve_device("gpu")
     with pytest.raises(TypeError, match="torch.device"):
         resolve_device(0)
+
+
+def test_autocast_precisions():
+    cpu = torch.device("cpu")
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with autocast(cpu, "float32"):
+        assert (a @ b).dtype == torch.float32
+    with autocast(cpu, "bfloat16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with pytest.warns(UserWarning, match="emulated and slow"), autocast(cpu, "float16"):
+        assert (a @ b).dtype == torch.float16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast(cpu, "float8")

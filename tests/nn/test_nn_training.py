@@ -1,5 +1,6 @@
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -111,3 +112,28 @@ def test_adam_is_fused_on_cpu_skips_frozen_parameters_and_matches_torch_adam():
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert not torch.equal(net[2].weight, initial[2].weight)  # it did train
     assert torch.equal(net[0].bias, initial[0].bias)  # but not the frozen bias
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_training_runs_the_loss_in_16_bit_and_learns(precision):
+    seen = []
+
+    def mse(module, batch, generator):
+        x, y = batch
+        out = module(x).squeeze(1)
+        seen.append(out.dtype)
+        return torch.mean((out.float() - y) ** 2)
+
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 1)
+    x, y = _regression()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "precision='float16' on the CPU", UserWarning)
+        history = train_module(module, mse, adam(0.05), (x, y), batch_size=16, max_epochs=30,
+                               val_data=(x, y), generator=torch.Generator().manual_seed(0),
+                               precision=precision)
+    assert set(seen) == {getattr(torch, precision)}
+    assert module.weight.dtype == torch.float32
+    assert history[-1]["loss"] < 0.1 * history[0]["loss"]  # float16 loss scaling works too
+    torch.testing.assert_close(module.weight.detach().squeeze(), torch.tensor([1.0, -2.0, 0.5]),
+                               atol=0.1, rtol=0)

@@ -15,9 +15,16 @@ The run files are built by tiling a pool of simulated frames (3jb9, three classe
 1 as ``CXIWriter`` writes by default) into a temporary folder that is deleted afterwards. The
 embedder is trained for 2 epochs only: the speed does not depend on the weights.
 
+The frames are the demo's 48 x 48 (the 96 x 96 crop binned 2 x 2) by default; ``--binning 1``
+streams the unbinned 96 x 96 crop. ``--precision bfloat16|float16`` runs the network in mixed
+precision. Either writes ``streaming_veto_<H>x<W>_<precision>.{json,png}`` instead of
+``streaming_veto.{json,png}``; ``--sizes`` replaces the run sizes.
+
 Usage::
 
     .venv/bin/python benchmarks/streaming_veto.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/streaming_veto.py --scale full --binning 1 --sizes 1000 10000
+    .venv/bin/python benchmarks/streaming_veto.py --scale full --device cuda --precision float16
 """
 
 import json
@@ -36,6 +43,7 @@ from skspeckle.datasets import make_speckle_patterns
 from skspeckle.datasets.cxi import CXIWriter, read_frames
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.nn.device import PRECISIONS
 from skspeckle.preprocessing import DetectorMask
 from skspeckle.streaming import predict_file
 
@@ -76,17 +84,29 @@ def write_run(path, pool, n_frames):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    def extra(parser):
+        parser.add_argument("--binning", type=int, default=2,
+                            help="2: the demo's 48 x 48 frames; 1: the unbinned 96 x 96 crop")
+        parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                            help="compute precision of the network")
+        parser.add_argument("--sizes", type=int, nargs="+", default=None,
+                            help="frames per run (default by scale)")
+
+    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
     started = time.perf_counter()
     quick = args.scale == "quick"
-    sizes = (200, 600) if quick else (1_000, 10_000, 100_000)
+    sizes = args.sizes or ((200, 600) if quick else (1_000, 10_000, 100_000))
     repeats = 1 if quick else 3
     in_memory_limit = 20_000  # frames: larger runs are compared only by streaming
 
-    X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=100, random_state=args.seed)
+    X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=100, binning=args.binning,
+                                    random_state=args.seed)
+    name = NAME
+    if args.binning != 2 or args.precision != "float32":
+        name = f"{NAME}_{X.shape[1]}x{X.shape[2]}_{args.precision}"
     pipe = make_pipeline(DetectorMask(0.25),
                          TripletEmbedder(max_epochs=2, device=args.device,
-                                         random_state=args.seed),
+                                         precision=args.precision, random_state=args.seed),
                          FewShotCentroidClassifier(k=5, random_state=args.seed)).fit(X, y)
     rows = []
     with tempfile.TemporaryDirectory(prefix="skspeckle-bench-") as tmp:
@@ -146,8 +166,9 @@ def main(argv=None):
     ax2.set_xscale("log")
     ax2.set_xlabel("frames in the run")
     ax2.set_ylabel("resident memory, fresh process (MiB)")
-    _common.save_figure(fig, NAME, args)
-    return _common.write_result(NAME, args, {"frame_shape": list(X.shape[1:]),
+    _common.save_figure(fig, name, args)
+    return _common.write_result(name, args, {"frame_shape": list(X.shape[1:]),
+                                             "precision": args.precision,
                                              "repeats": repeats, "rows": rows}, started)
 
 

@@ -346,7 +346,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         else:
             groups = np.asarray(groups)
             if groups.ndim != 1:
-                raise ValueError(f"groups must be 1-D (one id per frame); got shape {groups.shape}.")
+                raise ValueError(
+                    f"groups must be 1-D (one id per frame); got shape {groups.shape}.")
             check_consistent_length(X, y, groups)
             g_enc = np.unique(groups, return_inverse=True)[1].astype(np.int64)
         augment = self._augment_steps()

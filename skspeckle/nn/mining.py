@@ -126,7 +126,8 @@ def mine_triplets(distances, labels, groups=None, *, strategy="semihard", margin
     anchors, positives = pos.nonzero(as_tuple=True)
     neg_rows = neg[anchors]  # (n_pairs, B)
     has_negative = neg_rows.any(dim=1)
-    anchors, positives, neg_rows = anchors[has_negative], positives[has_negative], neg_rows[has_negative]
+    anchors, positives = anchors[has_negative], positives[has_negative]
+    neg_rows = neg_rows[has_negative]
     d_an = distances[anchors]  # (n_pairs, B)
     if strategy == "random":
         return anchors, positives, _random_member(neg_rows, generator)

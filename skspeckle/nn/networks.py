@@ -83,7 +83,8 @@ class SpeckleNet(nn.Module):
         self.image_shape = (h, w)
         ph, pw = max(h, MIN_FRAME_SIZE), max(w, MIN_FRAME_SIZE)
         # (left, right, top, bottom) for F.pad; zero when the frame is large enough.
-        self.padding = ((pw - w) // 2, pw - w - (pw - w) // 2, (ph - h) // 2, ph - h - (ph - h) // 2)
+        self.padding = ((pw - w) // 2, pw - w - (pw - w) // 2,
+                        (ph - h) // 2, ph - h - (ph - h) // 2)
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=5),
             _activation(activation, 32),

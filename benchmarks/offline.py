@@ -119,14 +119,17 @@ def main(argv=None):
         Xt, yt, gt = make_speckle_patterns(list(sources[test_i]), n_per_class=POOL + n_query,
                                            classes=CLASSES, n_photons=_scenarios.BASE_PHOTONS
                                            * 10.0 ** e, random_state=test_seed)
+        # Each unseen particle's labelled pool and queries, shared by the embedders.
+        splits = {}
+        for g in np.unique(gt):
+            sel = np.flatnonzero(gt == g)
+            rng = np.random.default_rng(test_seed)
+            pool = np.concatenate([rng.choice(sel[yt[sel] == c], POOL, replace=False)
+                                   for c in CLASSES])
+            splits[g] = pool, np.setdiff1d(sel, pool)
         for norm, embedder in embedders.items():
             Z = embedder.transform(Xt)
-            for g in np.unique(gt):
-                sel = np.flatnonzero(gt == g)
-                rng = np.random.default_rng(test_seed)
-                pool = np.concatenate([rng.choice(sel[yt[sel] == c], POOL, replace=False)
-                                       for c in CLASSES])
-                query = np.setdiff1d(sel, pool)
+            for g, (pool, query) in splits.items():
                 for k in SHOTS:
                     preds = _scenarios.few_shot_predictions(Z[pool], yt[pool], Z[query], k=k,
                                                             n_draws=n_draws)
@@ -175,7 +178,7 @@ def main(argv=None):
         for norm, (e, marker) in itertools.product(NORMALIZE, ((0.0, "o"), (2.0, "s"))):
             color = f"C{NORMALIZE.index(norm)}"
             pp = per_particle[norm, e, 20]
-            # the default scaling filled, the standardised one hollow
+            # the default scaling filled, the others hollow
             ax.scatter([atoms[g] for g in pp], [v[col] for v in pp.values()], marker=marker,
                        facecolors=color if norm == NORMALIZE[0] else "none", edgecolors=color,
                        label=f"{10 ** e:g}x fluence, {norm}")

@@ -57,6 +57,16 @@ def parse_args(description, argv=None, extra=None):
     return args
 
 
+def add_precision_argument(parser):
+    """``--precision``, the network's compute precision (``TripletEmbedder(precision=...)``),
+    for the scripts that time inference."""
+    from skspeckle.nn.device import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute precision of the network (mixed precision: bfloat16, "
+                             "float16)")
+
+
 def _cpu_model():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -30,7 +30,7 @@ from sklearn.pipeline import make_pipeline
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
-from skspeckle.nn.device import PRECISIONS, autocast, resolve_device
+from skspeckle.nn.device import autocast, resolve_device
 from skspeckle.preprocessing import DetectorMask
 
 NAME = "inference_speed"
@@ -52,9 +52,7 @@ def main(argv=None):
     def extra(parser):
         parser.add_argument("--repeats", type=int, default=None,
                             help="interleaved rounds (default by scale)")
-        parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                            help="compute precision of the network (mixed precision: bfloat16, "
-                                 "float16)")
+        _common.add_precision_argument(parser)
 
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
     name = NAME if args.precision == "float32" else f"{NAME}_{args.precision}"

@@ -43,7 +43,6 @@ from skspeckle.datasets import make_speckle_patterns
 from skspeckle.datasets.cxi import CXIWriter, read_frames
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
-from skspeckle.nn.device import PRECISIONS
 from skspeckle.preprocessing import DetectorMask
 from skspeckle.streaming import predict_file
 
@@ -87,8 +86,7 @@ def main(argv=None):
     def extra(parser):
         parser.add_argument("--binning", type=int, default=2,
                             help="2: the demo's 48 x 48 frames; 1: the unbinned 96 x 96 crop")
-        parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                            help="compute precision of the network")
+        _common.add_precision_argument(parser)
         parser.add_argument("--sizes", type=int, nargs="+", default=None,
                             help="frames per run (default by scale)")
 

@@ -122,9 +122,16 @@ def main(argv=None):
     def torch_adam(params):
         return torch.optim.Adam(params, lr=LR)
 
+    def fresh_module():
+        return copy.deepcopy(initial).to(device).train()
+
     def fresh(optimizer_factory):
-        module = copy.deepcopy(initial).to(device).train()
+        module = fresh_module()
         return module, optimizer_factory(module.parameters())
+
+    def sync():  # CUDA runs asynchronously: wait for it before the clock stops
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     def manual_epoch(name, mine_and_loss, optimizer_factory=torch_adam):
         module, opt = fresh(optimizer_factory)
@@ -137,8 +144,7 @@ def main(argv=None):
             loss.backward()
             opt.step()
             n_trip += n
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync()
         counts[name] = n_trip
 
     gen = torch.Generator(device=device).manual_seed(args.seed)
@@ -166,8 +172,7 @@ def main(argv=None):
         return triplet_loss(emb, a, p, n, MARGIN)[0], a.numel()
 
     def run_train_module():
-        module = copy.deepcopy(initial).to(device).train()
-        hist = train_module(module, TripletBatchLoss(MARGIN, "semihard"), adam(LR),
+        hist = train_module(fresh_module(), TripletBatchLoss(MARGIN, "semihard"), adam(LR),
                             (x_dev, y_dev, torch.zeros_like(y_dev)), batch_size=BATCH,
                             max_epochs=1, generator=torch.Generator().manual_seed(args.seed),
                             batch_sampler=lambda g: batches, device=device)
@@ -189,8 +194,7 @@ def main(argv=None):
     def loss_only(mine_and_loss):
         e = emb0.clone().requires_grad_()
         mine_and_loss(e, labels0)[0].backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync()
 
     loss_times = _common.interleaved_times(
         {"skspeckle": lambda: loss_only(ours), "pml": lambda: loss_only(pml),
@@ -202,8 +206,7 @@ def main(argv=None):
     # One optimiser step on the gradients of the first batch, per implementation.
     def step_and_sync(opt):
         opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync()
 
     steppers = {}
     for name, factory in (("torch.optim.Adam", torch_adam),

@@ -29,17 +29,31 @@ SHARED_PDB = ROOT.parent / "shared" / "data" / "pdb"
 def parse_args(description, argv=None, extra=None):
     """The common flags, plus ``extra(parser)`` for script-specific ones."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--device", default="auto",
-                        help="torch device: auto (CUDA when available), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--scale", choices=("quick", "full"), default="quick",
-                        help="quick: a smoke run in seconds (numbers not meaningful); "
-                             "full: the figures of docs/results.md")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device: auto (CUDA when available), cpu, cuda, cuda:1 ...",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=("quick", "full"),
+        default="quick",
+        help="quick: a smoke run in seconds (numbers not meaningful); "
+        "full: the figures of docs/results.md",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of data, splits and training")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice, the core count)")
-    parser.add_argument("--out-dir", default=None,
-                        help="where to write <name>.json / .png (default benchmarks/results, "
-                             "or benchmarks/results/quick at --scale quick)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice, the core count)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="where to write <name>.json / .png (default benchmarks/results, "
+        "or benchmarks/results/quick at --scale quick)",
+    )
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -62,9 +76,12 @@ def add_precision_argument(parser):
     for the scripts that time inference."""
     from skspeckle.nn.device import PRECISIONS
 
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="compute precision of the network (mixed precision: bfloat16, "
-                             "float16)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="compute precision of the network (mixed precision: bfloat16, float16)",
+    )
 
 
 def _cpu_model():
@@ -83,8 +100,10 @@ def _git_state():
         return out.stdout.strip() if out.returncode == 0 else None
 
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(status) if status is not None else None}
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+    }
 
 
 def _load_average():
@@ -163,10 +182,16 @@ def _jsonable(value):
 
 def write_result(name, args, results, started):
     """Write ``<out_dir>/<name>.json`` with the results and the provenance of the run."""
-    payload = {"benchmark": name, "wall_seconds": round(time.perf_counter() - started, 2),
-               **provenance(args), "results": results}
-    path = _atomic_write(Path(args.out_dir) / f"{name}.json",
-                         lambda p: p.write_text(json.dumps(_jsonable(payload), indent=2) + "\n"))
+    payload = {
+        "benchmark": name,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        **provenance(args),
+        "results": results,
+    }
+    path = _atomic_write(
+        Path(args.out_dir) / f"{name}.json",
+        lambda p: p.write_text(json.dumps(_jsonable(payload), indent=2) + "\n"),
+    )
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return payload
 
@@ -175,8 +200,10 @@ def save_figure(fig, name, args):
     """Save a matplotlib figure as ``<out_dir>/<name>.png`` and close it."""
     import matplotlib.pyplot as plt
 
-    path = _atomic_write(Path(args.out_dir) / f"{name}.png",
-                         lambda p: fig.savefig(p, dpi=120, bbox_inches="tight", format="png"))
+    path = _atomic_write(
+        Path(args.out_dir) / f"{name}.png",
+        lambda p: fig.savefig(p, dpi=120, bbox_inches="tight", format="png"),
+    )
     plt.close(fig)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -216,7 +243,7 @@ def interleaved_times(functions, repeats, warmup=1):
             functions[name]()
     times = {name: [] for name in names}
     for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             functions[name]()
             times[name].append(time.perf_counter() - t0)
@@ -231,9 +258,11 @@ def ratio_summary(times, reference):
     out = {}
     for name, t in times.items():
         r = times[reference] / t
-        out[name] = {"median_ratio": float(np.median(r)),
-                     "q25_ratio": float(np.percentile(r, 25)),
-                     "q75_ratio": float(np.percentile(r, 75))}
+        out[name] = {
+            "median_ratio": float(np.median(r)),
+            "q25_ratio": float(np.percentile(r, 25)),
+            "q75_ratio": float(np.percentile(r, 75)),
+        }
     return out
 
 

@@ -36,8 +36,14 @@ def photons_per_pulse(fluence, structure=STRUCTURE, seed=0):
         return BASE_PHOTONS
     if fluence != "pr772":
         raise ValueError(f"fluence must be 'simulation' or 'pr772'; got {fluence!r}.")
-    X, _, _ = make_speckle_patterns([structure], n_per_class=32, classes=("single-hit",),
-                                    fluence_jitter=0.0, background=0.0, random_state=seed)
+    X, _, _ = make_speckle_patterns(
+        [structure],
+        n_per_class=32,
+        classes=("single-hit",),
+        fluence_jitter=0.0,
+        background=0.0,
+        random_state=seed,
+    )
     return BASE_PHOTONS * PR772_PHOTONS_PER_HIT / float(X.sum(axis=(1, 2)).mean())
 
 
@@ -54,8 +60,13 @@ def online_data(n_test_per_class, n_photons, seed, structure=STRUCTURE):
     """
     n = N_LABELLED + n_test_per_class
     X, y, _, n_particles = make_speckle_patterns(
-        [structure], n_per_class=n, classes=CLASSES, n_photons=n_photons, random_state=seed,
-        return_n_particles=True)
+        [structure],
+        n_per_class=n,
+        classes=CLASSES,
+        n_photons=n_photons,
+        random_state=seed,
+        return_n_particles=True,
+    )
     lab = np.zeros(len(y), dtype=bool)
     rng = np.random.default_rng(seed)
     for c in CLASSES:
@@ -69,8 +80,13 @@ def extra_labelled(n_per_class, n_photons, seed, structure=STRUCTURE):
     Simulated with the seed ``seed + 1000`` (another random stream), so none of them is a
     test pattern; for measuring how the score grows with the labelled set.
     """
-    X, y, _ = make_speckle_patterns([structure], n_per_class=n_per_class, classes=CLASSES,
-                                    n_photons=n_photons, random_state=seed + 1000)
+    X, y, _ = make_speckle_patterns(
+        [structure],
+        n_per_class=n_per_class,
+        classes=CLASSES,
+        n_photons=n_photons,
+        random_state=seed + 1000,
+    )
     return X, y
 
 
@@ -83,15 +99,19 @@ def single_rate_by_n_particles(predictions, n_particles):
     """
     called = np.atleast_2d(predictions) == POSITIVE
     n_particles = np.asarray(n_particles)
-    return {str(int(k)): float(called[:, n_particles == k].mean())
-            for k in np.unique(n_particles)}
+    return {str(int(k)): float(called[:, n_particles == k].mean()) for k in np.unique(n_particles)}
 
 
 def speckle_embedder(max_epochs, device, seed, **overrides):
     """The online embedder of the demo: rotation augmentation, 40 / 20 split per class."""
-    params = dict(augment=RandomRotation(), max_epochs=max_epochs,
-                  validation_fraction=1 / 3, n_iter_no_change=20, device=device,
-                  random_state=seed)
+    params = dict(
+        augment=RandomRotation(),
+        max_epochs=max_epochs,
+        validation_fraction=1 / 3,
+        n_iter_no_change=20,
+        device=device,
+        random_state=seed,
+    )
     params.update(overrides)
     return TripletEmbedder(**params)
 
@@ -102,11 +122,14 @@ def few_shot_predictions(Z_pool, y_pool, Z_test, *, k=5, n_draws=10, aggregation
     Which K frames a scientist labels moves the accuracy by several points, so the scores
     below average over draws (as the demo does).
     """
-    return np.stack([
-        FewShotCentroidClassifier(k=k, aggregation=aggregation, random_state=d)
-        .fit(Z_pool, y_pool).predict(Z_test)
-        for d in range(n_draws)
-    ])
+    return np.stack(
+        [
+            FewShotCentroidClassifier(k=k, aggregation=aggregation, random_state=d)
+            .fit(Z_pool, y_pool)
+            .predict(Z_test)
+            for d in range(n_draws)
+        ]
+    )
 
 
 def scores(y_test, predictions, seed=0, n_boot=1000):
@@ -131,8 +154,9 @@ def scores(y_test, predictions, seed=0, n_boot=1000):
         return np.stack([np.mean(t == p, axis=1), f1, correct_nway[:, idx].mean(axis=1)])
 
     runs = per_run(np.arange(len(truth)))
-    lo, hi = _common.bootstrap_interval(lambda idx: per_run(idx).mean(axis=1), len(truth),
-                                        n_boot=n_boot, seed=seed)
+    lo, hi = _common.bootstrap_interval(
+        lambda idx: per_run(idx).mean(axis=1), len(truth), n_boot=n_boot, seed=seed
+    )
     out = {"n_test": int(len(truth)), "n_runs": int(len(predictions))}
     for i, key in enumerate(("accuracy", "f1", "accuracy_nway")):
         out[key] = float(runs[i].mean())

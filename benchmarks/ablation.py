@@ -44,16 +44,28 @@ VARIANTS = [
     ("mining", "random", {"mining": "random"}, "mean", _scenarios.N_LABELLED),
     ("augmentation", "none", {"augment": None}, "mean", _scenarios.N_LABELLED),
     ("input scaling", "standardize", {"normalize": "standardize"}, "mean", _scenarios.N_LABELLED),
-    ("input scaling", "log1p-standardize", {"normalize": "log1p-standardize"}, "mean",
-     _scenarios.N_LABELLED),
+    (
+        "input scaling",
+        "log1p-standardize",
+        {"normalize": "log1p-standardize"},
+        "mean",
+        _scenarios.N_LABELLED,
+    ),
     ("labelled", f"{N_MANY} per class", {}, "mean", N_MANY),
 ]
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
-        "--n-seeds", type=int, default=None,
-        help="training seeds per configuration (default: 1 at quick, 3 at full scale)"))
+    args = _common.parse_args(
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--n-seeds",
+            type=int,
+            default=None,
+            help="training seeds per configuration (default: 1 at quick, 3 at full scale)",
+        ),
+    )
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_test = 15 if quick else 345
@@ -62,10 +74,12 @@ def main(argv=None):
     train_seeds = [args.seed + i for i in range(n_seeds)]
 
     X_lab, y_lab, X_test, y_test, n_particles = _scenarios.online_data(
-        n_test, _scenarios.BASE_PHOTONS, args.seed)
+        n_test, _scenarios.BASE_PHOTONS, args.seed
+    )
     n_many = _scenarios.N_LABELLED + 10 if quick else N_MANY
-    X_more, y_more = _scenarios.extra_labelled(n_many - _scenarios.N_LABELLED,
-                                               _scenarios.BASE_PHOTONS, args.seed)
+    X_more, y_more = _scenarios.extra_labelled(
+        n_many - _scenarios.N_LABELLED, _scenarios.BASE_PHOTONS, args.seed
+    )
     preds = {i: [] for i in range(len(VARIANTS))}
     for seed in train_seeds:
         trained = {}  # embeddings per distinct (embedder overrides, labelled set)
@@ -76,43 +90,76 @@ def main(argv=None):
                 X_fit, y_fit = X_lab, y_lab
                 if n_lab != _scenarios.N_LABELLED:
                     X_fit, y_fit = np.concatenate([X_lab, X_more]), np.concatenate([y_lab, y_more])
-                embed = make_pipeline(DetectorMask(AREA), _scenarios.speckle_embedder(
-                    max_epochs, args.device, seed, **overrides)).fit(X_fit, y_fit)
+                embed = make_pipeline(
+                    DetectorMask(AREA),
+                    _scenarios.speckle_embedder(max_epochs, args.device, seed, **overrides),
+                ).fit(X_fit, y_fit)
                 trained[key] = (embed.transform(X_lab), embed.transform(X_test))
-                print(f"[{time.perf_counter() - started:6.0f} s] trained {factor}={setting} "
-                      f"seed {seed}: {embed[-1].n_iter_} epochs, "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+                print(
+                    f"[{time.perf_counter() - started:6.0f} s] trained {factor}={setting} "
+                    f"seed {seed}: {embed[-1].n_iter_} epochs, "
+                    f"{time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
             Z_lab, Z_test = trained[key]
-            preds[i].extend(_scenarios.few_shot_predictions(Z_lab, y_lab, Z_test,
-                                                            aggregation=aggregation))
+            preds[i].extend(
+                _scenarios.few_shot_predictions(Z_lab, y_lab, Z_test, aggregation=aggregation)
+            )
     rows = []
     for i, (factor, setting, _, _, _) in enumerate(VARIANTS):
         s = _scenarios.scores(y_test, np.array(preds[i]), seed=args.seed)
-        rows.append({"factor": factor, "setting": setting, **s,
-                     "single_rate_by_n_particles": _scenarios.single_rate_by_n_particles(
-                         np.array(preds[i]), n_particles)})
-        print(f"{factor:13s} {setting:28s} acc {s['accuracy']:.3f} "
-              f"[{s['accuracy_ci95'][0]:.3f}, {s['accuracy_ci95'][1]:.3f}]  F1 {s['f1']:.3f}  "
-              f"3-way acc {s['accuracy_nway']:.3f}", flush=True)
+        rows.append(
+            {
+                "factor": factor,
+                "setting": setting,
+                **s,
+                "single_rate_by_n_particles": _scenarios.single_rate_by_n_particles(
+                    np.array(preds[i]), n_particles
+                ),
+            }
+        )
+        print(
+            f"{factor:13s} {setting:28s} acc {s['accuracy']:.3f} "
+            f"[{s['accuracy_ci95'][0]:.3f}, {s['accuracy_ci95'][1]:.3f}]  F1 {s['f1']:.3f}  "
+            f"3-way acc {s['accuracy_nway']:.3f}",
+            flush=True,
+        )
 
     fig, ax = _common.figure(figsize=(6, 3.6))
-    for j, (metric, color) in enumerate((("accuracy", "tab:blue"), ("f1", "tab:orange"),
-                                         ("accuracy_nway", "tab:green"))):
+    for j, (metric, color) in enumerate(
+        (("accuracy", "tab:blue"), ("f1", "tab:orange"), ("accuracy_nway", "tab:green"))
+    ):
         y = np.arange(len(rows)) + 0.25 * (j - 1)
         vals = np.array([r[metric] for r in rows])
         ci = np.array([r[f"{metric}_ci95"] for r in rows])
-        ax.errorbar(vals, y, xerr=[vals - ci[:, 0], ci[:, 1] - vals], fmt="o", color=color,
-                    label=metric.replace("_nway", " 3-way"))
+        ax.errorbar(
+            vals,
+            y,
+            xerr=[vals - ci[:, 0], ci[:, 1] - vals],
+            fmt="o",
+            color=color,
+            label=metric.replace("_nway", " 3-way"),
+        )
     ax.set_yticks(range(len(rows)), [f"{r['factor']}: {r['setting']}" for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel("score (95 % bootstrap interval)")
     ax.set_title("Online scenario, 25 % detector area, 5-shot")
     ax.legend(fontsize=7)
     _common.save_figure(fig, NAME, args)
-    return _common.write_result(NAME, args, {
-        "structure": _scenarios.STRUCTURE, "detector_area": AREA, "max_epochs": max_epochs,
-        "train_seeds": train_seeds, "support_draws": 10, "n_labelled_many": n_many,
-        "rows": rows}, started)
+    return _common.write_result(
+        NAME,
+        args,
+        {
+            "structure": _scenarios.STRUCTURE,
+            "detector_area": AREA,
+            "max_epochs": max_epochs,
+            "train_seeds": train_seeds,
+            "support_draws": 10,
+            "n_labelled_many": n_many,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -21,22 +21,34 @@ one seed, small data, so that each estimator of :mod:`skspeckle.baselines` is se
 import time
 from pathlib import Path
 
+import _common
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 
-import _common
 from skspeckle import FewShotCentroidClassifier, TripletEmbedder
-from skspeckle.baselines import (CNN1DClassifier, DANNClassifier, HitFinderCNN,
-                                 PeakCountClassifier, PretrainedFeatures, ResNetClassifier,
-                                 RowWiseDecomposition, Shi19Classifier,
-                                 TotalIntensityClassifier, find_peaks, make_pca_svc)
-from skspeckle.datasets import make_sfx_frames, make_speckle_patterns, read_cbf
+from skspeckle.baselines import (
+    CNN1DClassifier,
+    DANNClassifier,
+    HitFinderCNN,
+    PeakCountClassifier,
+    PretrainedFeatures,
+    ResNetClassifier,
+    RowWiseDecomposition,
+    Shi19Classifier,
+    TotalIntensityClassifier,
+    find_peaks,
+    make_pca_svc,
+)
+from skspeckle.datasets import make_sfx_frames, make_speckle_patterns
+from skspeckle.io import read_cbf
 
 NAME = "baselines_overview"
-SCALES = {"quick": {"n_spi": 10, "n_sfx": 40, "epochs": 2},
-          "full": {"n_spi": 60, "n_sfx": 300, "epochs": 30}}
+SCALES = {
+    "quick": {"n_spi": 10, "n_sfx": 40, "epochs": 2},
+    "full": {"n_spi": 60, "n_sfx": 300, "epochs": 30},
+}
 CBF_DIR = _common.ROOT.parent / "shared" / "data" / "real_frames" / "sfx_cbf"
 
 
@@ -44,11 +56,18 @@ def _score(rows, name, model, train, test, **fit):
     (X, y), (Xt, yt) = train, test
     t0 = time.perf_counter()
     pred = model.fit(X, y, **fit).predict(Xt)
-    rows.append({"model": name, "accuracy": accuracy_score(yt, pred),
-                 "balanced_accuracy": balanced_accuracy_score(yt, pred),
-                 "seconds": time.perf_counter() - t0})
-    print(f"{name:58s} acc={rows[-1]['accuracy']:.3f} "
-          f"bal_acc={rows[-1]['balanced_accuracy']:.3f} ({rows[-1]['seconds']:.1f} s)")
+    rows.append(
+        {
+            "model": name,
+            "accuracy": accuracy_score(yt, pred),
+            "balanced_accuracy": balanced_accuracy_score(yt, pred),
+            "seconds": time.perf_counter() - t0,
+        }
+    )
+    print(
+        f"{name:58s} acc={rows[-1]['accuracy']:.3f} "
+        f"bal_acc={rows[-1]['balanced_accuracy']:.3f} ({rows[-1]['seconds']:.1f} s)"
+    )
     return model
 
 
@@ -64,39 +83,76 @@ def main(argv=None):
     test = np.setdiff1d(np.arange(len(y)), train)
     single = np.where(y == "single-hit", "single-hit", "rest")
     flat = X.reshape(len(X), -1)
-    Xt, yt, _ = make_speckle_patterns(["1bxn"], n_per_class=2 * n, n_photons=3e12,
-                                      random_state=seed + 1)
+    Xt, yt, _ = make_speckle_patterns(
+        ["1bxn"], n_per_class=2 * n, n_photons=3e12, random_state=seed + 1
+    )
     spi = []
-    _score(spi, "SpeckleNN: TripletEmbedder + FewShotCentroidClassifier(k=5)",
-           make_pipeline(TripletEmbedder(max_epochs=e, **kw),
-                         FewShotCentroidClassifier(k=5, random_state=seed)),
-           (X[train], y[train]), (X[test], y[test]))
-    _score(spi, "Shi19Classifier(threshold=0.9), single vs rest",
-           Shi19Classifier("single-hit", threshold=0.9, max_epochs=2 * e, learning_rate=1e-2,
-                           **kw), (X[train], y[train]), (X[test], single[test]))
-    _score(spi, "ResNetClassifier(n=1, m=1)", ResNetClassifier(1, 1, max_epochs=e, **kw),
-           (X[train], y[train]), (X[test], y[test]))
-    _score(spi, "PretrainedFeatures(random VGG11, width 0.25) + LogisticRegression",
-           make_pipeline(PretrainedFeatures(architecture="vgg11", width=0.25, random_state=seed),
-                         LogisticRegression(max_iter=2000)),
-           (X[train], y[train]), (X[test], y[test]))
-    _score(spi, "make_pca_svc(10)", make_pca_svc(10), (flat[train], y[train]),
-           (flat[test], y[test]))
-    _score(spi, "DANNClassifier(ResNet), target = 3x fluence",
-           DANNClassifier(ResNetClassifier(1, 1), max_epochs=e, **kw), (X[train], y[train]),
-           (Xt[test], yt[test]), X_target=Xt[train])
+    _score(
+        spi,
+        "SpeckleNN: TripletEmbedder + FewShotCentroidClassifier(k=5)",
+        make_pipeline(
+            TripletEmbedder(max_epochs=e, **kw), FewShotCentroidClassifier(k=5, random_state=seed)
+        ),
+        (X[train], y[train]),
+        (X[test], y[test]),
+    )
+    _score(
+        spi,
+        "Shi19Classifier(threshold=0.9), single vs rest",
+        Shi19Classifier("single-hit", threshold=0.9, max_epochs=2 * e, learning_rate=1e-2, **kw),
+        (X[train], y[train]),
+        (X[test], single[test]),
+    )
+    _score(
+        spi,
+        "ResNetClassifier(n=1, m=1)",
+        ResNetClassifier(1, 1, max_epochs=e, **kw),
+        (X[train], y[train]),
+        (X[test], y[test]),
+    )
+    _score(
+        spi,
+        "PretrainedFeatures(random VGG11, width 0.25) + LogisticRegression",
+        make_pipeline(
+            PretrainedFeatures(architecture="vgg11", width=0.25, random_state=seed),
+            LogisticRegression(max_iter=2000),
+        ),
+        (X[train], y[train]),
+        (X[test], y[test]),
+    )
+    _score(
+        spi, "make_pca_svc(10)", make_pca_svc(10), (flat[train], y[train]), (flat[test], y[test])
+    )
+    _score(
+        spi,
+        "DANNClassifier(ResNet), target = 3x fluence",
+        DANNClassifier(ResNetClassifier(1, 1), max_epochs=e, **kw),
+        (X[train], y[train]),
+        (Xt[test], yt[test]),
+        X_target=Xt[train],
+    )
 
     sfx = []
     train_sfx = make_sfx_frames(s["n_sfx"], random_state=seed)
     test_sfx = make_sfx_frames(s["n_sfx"], random_state=seed + 1)
-    _score(sfx, "HitFinderCNN(crop=None)", HitFinderCNN(crop=None, max_epochs=e // 2 + 1, **kw),
-           train_sfx, test_sfx)
-    rwd = _score(sfx, "RowWiseDecomposition + CNN1DClassifier",
-                 make_pipeline(RowWiseDecomposition(), CNN1DClassifier(max_epochs=e, **kw)),
-                 train_sfx, test_sfx)
+    _score(
+        sfx,
+        "HitFinderCNN(crop=None)",
+        HitFinderCNN(crop=None, max_epochs=e // 2 + 1, **kw),
+        train_sfx,
+        test_sfx,
+    )
+    rwd = _score(
+        sfx,
+        "RowWiseDecomposition + CNN1DClassifier",
+        make_pipeline(RowWiseDecomposition(), CNN1DClassifier(max_epochs=e, **kw)),
+        train_sfx,
+        test_sfx,
+    )
     _score(sfx, "TotalIntensityClassifier", TotalIntensityClassifier(), train_sfx, test_sfx)
-    _score(sfx, "PeakCountClassifier (fitted thresholds)", PeakCountClassifier(), train_sfx,
-           test_sfx)
+    _score(
+        sfx, "PeakCountClassifier (fitted thresholds)", PeakCountClassifier(), train_sfx, test_sfx
+    )
     Xm, ym = make_sfx_frames(s["n_sfx"], dataset="mfx-rayonix", random_state=seed + 2)
     cross = balanced_accuracy_score(ym, rwd.predict(Xm))
     print(f"RWD + CNN1D trained on cxi-cspad, tested on mfx-rayonix: bal_acc={cross:.3f}")
@@ -105,9 +161,17 @@ def main(argv=None):
     for path in sorted(Path(CBF_DIR).glob("*.cbf")):
         peaks[path.name] = int(len(find_peaks(read_cbf(path))))
         print(f"{path.name}: {peaks[path.name]} peaks")
-    _common.write_result(NAME, args, {"spi": spi, "sfx": sfx,
-                                      "rwd_cxi_to_mfx_balanced_accuracy": cross,
-                                      "real_cbf_peaks": peaks}, started)
+    _common.write_result(
+        NAME,
+        args,
+        {
+            "spi": spi,
+            "sfx": sfx,
+            "rwd_cxi_to_mfx_balanced_accuracy": cross,
+            "real_cbf_peaks": peaks,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -43,15 +43,16 @@ def bare_forward(module, frames, batch_size, device, precision="float32"):
     out = []
     with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(frames), batch_size):
-            out.append(module(frames[start:start + batch_size].to(device)).cpu())
+            out.append(module(frames[start : start + batch_size].to(device)).cpu())
     module.cpu()
     return torch.cat(out)
 
 
 def main(argv=None):
     def extra(parser):
-        parser.add_argument("--repeats", type=int, default=None,
-                            help="interleaved rounds (default by scale)")
+        parser.add_argument(
+            "--repeats", type=int, default=None, help="interleaved rounds (default by scale)"
+        )
         _common.add_precision_argument(parser)
 
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
@@ -66,10 +67,16 @@ def main(argv=None):
     X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=n_per_class, random_state=args.seed)
     rows = []
     for batch_size in batch_sizes:
-        embedder = TripletEmbedder(max_epochs=0, batch_size=batch_size, device=args.device,
-                                   precision=args.precision, random_state=args.seed)
-        pipe = make_pipeline(DetectorMask(0.25), embedder,
-                             FewShotCentroidClassifier(k=5, random_state=args.seed)).fit(X, y)
+        embedder = TripletEmbedder(
+            max_epochs=0,
+            batch_size=batch_size,
+            device=args.device,
+            precision=args.precision,
+            random_state=args.seed,
+        )
+        pipe = make_pipeline(
+            DetectorMask(0.25), embedder, FewShotCentroidClassifier(k=5, random_state=args.seed)
+        ).fit(X, y)
         masked = pipe[0].transform(X)  # what the embedder sees inside the pipeline
         frames = torch.from_numpy(np.ascontiguousarray(masked, dtype=np.float32))
         module = embedder.module_
@@ -77,43 +84,65 @@ def main(argv=None):
         np.testing.assert_allclose(
             embedder.transform(masked),
             bare_forward(module, frames, batch_size, device, args.precision).numpy(),
-            rtol=1e-5, atol=1e-6)
+            rtol=1e-5,
+            atol=1e-6,
+        )
         variants = {
-            "bare_forward": lambda: bare_forward(module, frames, batch_size, device,
-                                                 args.precision),
+            "bare_forward": lambda: bare_forward(
+                module, frames, batch_size, device, args.precision
+            ),
             "transform": lambda: embedder.transform(masked),
             "pipeline_predict": lambda: pipe.predict(X),
         }
         if args.precision != "float32":
-            variants["bare_forward_float32"] = lambda: bare_forward(module, frames, batch_size,
-                                                                    device)
+            variants["bare_forward_float32"] = lambda: bare_forward(
+                module, frames, batch_size, device
+            )
         times = _common.interleaved_times(variants, repeats=repeats)
         ratios = _common.ratio_summary(times, "bare_forward")
         for variant, t in times.items():
-            rows.append({
-                "batch_size": batch_size, "variant": variant, "n_patterns": len(X),
-                "median_patterns_per_s": float(len(X) / np.median(t)),
-                "seconds": t.tolist(),
-                # Ratio to the bare pass: > 1 faster, < 1 slower.
-                "ratio_to_bare": ratios[variant],
-            })
-            print(f"batch {batch_size:5d} {variant:17s} {len(X) / np.median(t):9.0f} patterns/s"
-                  f"  ratio {ratios[variant]['median_ratio']:.3f}")
+            rows.append(
+                {
+                    "batch_size": batch_size,
+                    "variant": variant,
+                    "n_patterns": len(X),
+                    "median_patterns_per_s": float(len(X) / np.median(t)),
+                    "seconds": t.tolist(),
+                    # Ratio to the bare pass: > 1 faster, < 1 slower.
+                    "ratio_to_bare": ratios[variant],
+                }
+            )
+            print(
+                f"batch {batch_size:5d} {variant:17s} {len(X) / np.median(t):9.0f} patterns/s"
+                f"  ratio {ratios[variant]['median_ratio']:.3f}"
+            )
 
     fig, ax = _common.figure(figsize=(5.5, 3.8))
     for variant in dict.fromkeys(r["variant"] for r in rows):
         sel = [r for r in rows if r["variant"] == variant]
-        ax.plot([r["batch_size"] for r in sel], [r["median_patterns_per_s"] for r in sel],
-                "o-", label=variant)
+        ax.plot(
+            [r["batch_size"] for r in sel],
+            [r["median_patterns_per_s"] for r in sel],
+            "o-",
+            label=variant,
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("patterns / s (median)")
     ax.set_title(f"Inference, 48x48 frames, {device}, {args.precision}")
     ax.legend()
     _common.save_figure(fig, name, args)
-    return _common.write_result(name, args, {"frame_shape": list(X.shape[1:]),
-                                             "precision": args.precision,
-                                             "repeats": repeats, "rows": rows}, started)
+    return _common.write_result(
+        name,
+        args,
+        {
+            "frame_shape": list(X.shape[1:]),
+            "precision": args.precision,
+            "repeats": repeats,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -63,10 +63,12 @@ def particles(scale):
     if not manifest.exists():
         raise FileNotFoundError(
             f"{manifest} not found: --scale full reads the shared PDB collection; run from a "
-            "checkout next to ../shared/data, or use --scale quick (bundled structures).")
+            "checkout next to ../shared/data, or use --scale quick (bundled structures)."
+        )
     with open(manifest, newline="") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t")
-                if 1e4 <= int(r["n_atoms_model1"]) <= 1e5]
+        rows = [
+            r for r in csv.DictReader(f, delimiter="\t") if 1e4 <= int(r["n_atoms_model1"]) <= 1e5
+        ]
     out = []
     for r in rows:
         path = str(_common.SHARED_PDB / r["file"])
@@ -98,70 +100,113 @@ def main(argv=None):
     train_i, test_i = next(split.split(sources, groups=ids))
     print(f"{len(train_i)} training particles, {len(test_i)} unseen test particles", flush=True)
 
-    X, y, groups = make_speckle_patterns(list(sources[train_i]), n_per_class=n_train,
-                                         classes=CLASSES, random_state=args.seed)
+    X, y, groups = make_speckle_patterns(
+        list(sources[train_i]), n_per_class=n_train, classes=CLASSES, random_state=args.seed
+    )
     embedders = {}
     for norm in NORMALIZE:
         t0 = time.perf_counter()
         embedders[norm] = TripletEmbedder(
-            augment=RandomRotation(), normalize=norm, max_epochs=max_epochs,
-            n_iter_no_change=10, device=args.device, random_state=args.seed).fit(
-                X, y, groups=groups)
-        print(f"[{time.perf_counter() - started:6.0f} s] {norm}: trained on {len(y)} "
-              f"patterns, {embedders[norm].n_iter_} epochs, {time.perf_counter() - t0:.0f} s",
-              flush=True)
+            augment=RandomRotation(),
+            normalize=norm,
+            max_epochs=max_epochs,
+            n_iter_no_change=10,
+            device=args.device,
+            random_state=args.seed,
+        ).fit(X, y, groups=groups)
+        print(
+            f"[{time.perf_counter() - started:6.0f} s] {norm}: trained on {len(y)} "
+            f"patterns, {embedders[norm].n_iter_} epochs, {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
 
     # per_particle[(normalize, exponent, k)][particle] = (accuracy, f1), means over the
     # support draws
     per_particle = {}
     test_seed = args.seed + 1
     for e in exponents:
-        Xt, yt, gt = make_speckle_patterns(list(sources[test_i]), n_per_class=POOL + n_query,
-                                           classes=CLASSES, n_photons=_scenarios.BASE_PHOTONS
-                                           * 10.0 ** e, random_state=test_seed)
+        Xt, yt, gt = make_speckle_patterns(
+            list(sources[test_i]),
+            n_per_class=POOL + n_query,
+            classes=CLASSES,
+            n_photons=_scenarios.BASE_PHOTONS * 10.0**e,
+            random_state=test_seed,
+        )
         # Each unseen particle's labelled pool and queries, shared by the embedders.
         splits = {}
         for g in np.unique(gt):
             sel = np.flatnonzero(gt == g)
             rng = np.random.default_rng(test_seed)
-            pool = np.concatenate([rng.choice(sel[yt[sel] == c], POOL, replace=False)
-                                   for c in CLASSES])
+            pool = np.concatenate(
+                [rng.choice(sel[yt[sel] == c], POOL, replace=False) for c in CLASSES]
+            )
             splits[g] = pool, np.setdiff1d(sel, pool)
         for norm, embedder in embedders.items():
             Z = embedder.transform(Xt)
             for g, (pool, query) in splits.items():
                 for k in SHOTS:
-                    preds = _scenarios.few_shot_predictions(Z[pool], yt[pool], Z[query], k=k,
-                                                            n_draws=n_draws)
+                    preds = _scenarios.few_shot_predictions(
+                        Z[pool], yt[pool], Z[query], k=k, n_draws=n_draws
+                    )
                     per_particle.setdefault((norm, e, k), {})[g] = np.mean(
-                        [binary_scores(yt[query], p) for p in preds], axis=0)
-        scores = (f"{norm} {np.mean([v[0] for v in per_particle[norm, e, 5].values()]):.3f}"
-                  for norm in NORMALIZE)
-        print(f"[{time.perf_counter() - started:6.0f} s] fluence 10^{e:+.1f}: 5-shot accuracy "
-              + ", ".join(scores), flush=True)
+                        [binary_scores(yt[query], p) for p in preds], axis=0
+                    )
+        scores = (
+            f"{norm} {np.mean([v[0] for v in per_particle[norm, e, 5].values()]):.3f}"
+            for norm in NORMALIZE
+        )
+        print(
+            f"[{time.perf_counter() - started:6.0f} s] fluence 10^{e:+.1f}: 5-shot accuracy "
+            + ", ".join(scores),
+            flush=True,
+        )
 
     rows = []
     for (norm, e, k), by_particle in per_particle.items():
         vals = np.array(list(by_particle.values()))  # (n_particles, 2)
-        lo, hi = _common.bootstrap_interval(lambda idx: vals[idx].mean(axis=0), len(vals),
-                                            seed=args.seed)
-        rows.append({"normalize": norm, "fluence_factor": 10.0 ** e,
-                     "log10_fluence_factor": e, "k": k, "n_particles": len(vals),
-                     "accuracy": vals[:, 0].mean(), "accuracy_ci95": [lo[0], hi[0]],
-                     "f1": vals[:, 1].mean(), "f1_ci95": [lo[1], hi[1]],
-                     "per_particle": {g: {"n_atoms": atoms[g], "accuracy": v[0], "f1": v[1]}
-                                      for g, v in by_particle.items()}})
+        lo, hi = _common.bootstrap_interval(
+            lambda idx: vals[idx].mean(axis=0), len(vals), seed=args.seed
+        )
+        rows.append(
+            {
+                "normalize": norm,
+                "fluence_factor": 10.0**e,
+                "log10_fluence_factor": e,
+                "k": k,
+                "n_particles": len(vals),
+                "accuracy": vals[:, 0].mean(),
+                "accuracy_ci95": [lo[0], hi[0]],
+                "f1": vals[:, 1].mean(),
+                "f1_ci95": [lo[1], hi[1]],
+                "per_particle": {
+                    g: {"n_atoms": atoms[g], "accuracy": v[0], "f1": v[1]}
+                    for g, v in by_particle.items()
+                },
+            }
+        )
 
-    fig, axes = _common.figure(len(NORMALIZE), 2, figsize=(9, 3.2 * len(NORMALIZE)),
-                               sharex=True, sharey=True, squeeze=False)
+    fig, axes = _common.figure(
+        len(NORMALIZE),
+        2,
+        figsize=(9, 3.2 * len(NORMALIZE)),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
     for (norm, metric), ax in zip(itertools.product(NORMALIZE, ("accuracy", "f1")), axes.flat):
         for k in SHOTS:
-            sel = sorted((r for r in rows if r["k"] == k and r["normalize"] == norm),
-                         key=lambda r: r["fluence_factor"])
+            sel = sorted(
+                (r for r in rows if r["k"] == k and r["normalize"] == norm),
+                key=lambda r: r["fluence_factor"],
+            )
             x = [r["fluence_factor"] for r in sel]
             ax.plot(x, [r[metric] for r in sel], "o-", label=f"{k}-shot")
-            ax.fill_between(x, [r[f"{metric}_ci95"][0] for r in sel],
-                            [r[f"{metric}_ci95"][1] for r in sel], alpha=0.2)
+            ax.fill_between(
+                x,
+                [r[f"{metric}_ci95"][0] for r in sel],
+                [r[f"{metric}_ci95"][1] for r in sel],
+                alpha=0.2,
+            )
             ax.plot(1.0, PAPER_1X[metric][k], "k_", markersize=12)
         ax.set_xscale("log")
         ax.set_title(f"2-way K-shot {metric}, {norm} (black: paper at 1x)", fontsize=8)
@@ -179,20 +224,35 @@ def main(argv=None):
             color = f"C{NORMALIZE.index(norm)}"
             pp = per_particle[norm, e, 20]
             # the default scaling filled, the others hollow
-            ax.scatter([atoms[g] for g in pp], [v[col] for v in pp.values()], marker=marker,
-                       facecolors=color if norm == NORMALIZE[0] else "none", edgecolors=color,
-                       label=f"{10 ** e:g}x fluence, {norm}")
+            ax.scatter(
+                [atoms[g] for g in pp],
+                [v[col] for v in pp.values()],
+                marker=marker,
+                facecolors=color if norm == NORMALIZE[0] else "none",
+                edgecolors=color,
+                label=f"{10**e:g}x fluence, {norm}",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("atoms of the unseen particle")
         ax.set_title(f"2-way 20-shot {metric}")
         ax.legend(fontsize=6)
     _common.save_figure(fig, f"{NAME}_size", args)
-    return _common.write_result(NAME, args, {
-        "train_particles": list(ids[train_i]), "test_particles": list(ids[test_i]),
-        "n_train_per_class": n_train, "pool_per_class": POOL, "n_query_per_class": n_query,
-        "support_draws": n_draws,
-        "epochs": {norm: emb.n_iter_ for norm, emb in embedders.items()}, "paper_1x": PAPER_1X,
-        "rows": rows}, started)
+    return _common.write_result(
+        NAME,
+        args,
+        {
+            "train_particles": list(ids[train_i]),
+            "test_particles": list(ids[test_i]),
+            "n_train_per_class": n_train,
+            "pool_per_class": POOL,
+            "n_query_per_class": n_query,
+            "support_draws": n_draws,
+            "epochs": {norm: emb.n_iter_ for norm, emb in embedders.items()},
+            "paper_1x": PAPER_1X,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -23,21 +23,42 @@ import _common
 
 HERE = Path(__file__).resolve().parent
 #: In order of increasing cost.
-SCRIPTS = ("inference_speed", "training_speed", "simulator_speed", "streaming_veto", "real_frames",
-           "baselines_overview", "shape_robustness", "online_table1", "ablation",
-           "sfx_crossdataset", "offline")
+SCRIPTS = (
+    "inference_speed",
+    "training_speed",
+    "simulator_speed",
+    "streaming_veto",
+    "real_frames",
+    "baselines_overview",
+    "shape_robustness",
+    "online_table1",
+    "ablation",
+    "sfx_crossdataset",
+    "offline",
+)
 
 
 def main(argv=None):
     def extra(parser):
-        parser.add_argument("--only", nargs="+", choices=SCRIPTS, default=None,
-                            help="run only these scripts")
+        parser.add_argument(
+            "--only", nargs="+", choices=SCRIPTS, default=None, help="run only these scripts"
+        )
 
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
     summary = []
     for name in args.only or SCRIPTS:
-        cmd = [sys.executable, str(HERE / f"{name}.py"), "--scale", args.scale, "--device",
-               args.device, "--seed", str(args.seed), "--out-dir", args.out_dir]
+        cmd = [
+            sys.executable,
+            str(HERE / f"{name}.py"),
+            "--scale",
+            args.scale,
+            "--device",
+            args.device,
+            "--seed",
+            str(args.seed),
+            "--out-dir",
+            args.out_dir,
+        ]
         if args.threads is not None:
             cmd += ["--threads", str(args.threads)]
         print(f"=== {name}: {' '.join(cmd[1:])}", flush=True)

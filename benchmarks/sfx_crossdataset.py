@@ -1,7 +1,7 @@
 """Xie et al. (SFX, weakly supervised) Tables 1, 2, 3, 4, 5 and 7 on simulated SFX frames.
 
 The paper classifies frames of three LCLS experiments (LN83, LN84, LO19) as "hit or maybe"
-vs "miss". Here the three presets of :func:`skspeckle.datasets.sfx.make_sfx_frames` stand in
+vs "miss". Here the three presets of :func:`skspeckle.simulation.sfx.make_sfx_frames` stand in
 for them (``cxi-cspad``, ``mfx-rayonix``, ``sacla-mpccd``: different photon energy, detector,
 background and spot statistics), with the labels ``hit`` and ``maybe`` merged. Per dataset the
 last ``n_test`` frames are the test set of every model; the others are the labelled pool.
@@ -62,12 +62,12 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
 
-from skspeckle.baselines.dann import DANNClassifier
-from skspeckle.baselines.hit_finder import HitFinderCNN
-from skspeckle.baselines.intensity import PeakCountClassifier
-from skspeckle.baselines.row_wise import CNN1DClassifier, RowWiseDecomposition
-from skspeckle.datasets.sfx import SFX_DATASETS, make_sfx_frames
+from skspeckle.baselines import PeakCountClassifier
+from skspeckle.baselines.sfx.hit_finder import HitFinderCNN
+from skspeckle.baselines.sfx.row_wise import CNN1DClassifier, RowWiseDecomposition
+from skspeckle.baselines.spi.dann import DANNClassifier
 from skspeckle.embedding import TripletEmbedder
+from skspeckle.simulation.sfx import SFX_DATASETS, make_sfx_frames
 
 NAME = "sfx_crossdataset"
 TABLES = (1, 2, 3, 4, 5)
@@ -75,9 +75,11 @@ HIT, MISS = "hit-or-maybe", "miss"
 
 
 def recalls(y_true, y_pred):
-    return {f"recall_{HIT}": float(np.mean(y_pred[y_true == HIT] == HIT)),
-            f"recall_{MISS}": float(np.mean(y_pred[y_true == MISS] == MISS)),
-            "accuracy": float(np.mean(y_pred == y_true))}
+    return {
+        f"recall_{HIT}": float(np.mean(y_pred[y_true == HIT] == HIT)),
+        f"recall_{MISS}": float(np.mean(y_pred[y_true == MISS] == MISS)),
+        "accuracy": float(np.mean(y_pred == y_true)),
+    }
 
 
 #: Fine-tuning variants of Table 3: (freeze, learning-rate factor, starts from which weights).
@@ -111,22 +113,42 @@ def transfer_rows(fitted, data, n_few, nn, tmp, started):
         X_pool, y_pool, X_test, y_test = data[target]
         t0 = time.perf_counter()
         clf.fit(X_pool[:n_few], y_pool[:n_few])
-        rows.append({"model": model, "train": source, "test": target, "n_labelled": n_few,
-                     "freeze": freeze, "learning_rate": clf.learning_rate,
-                     "fit_seconds": time.perf_counter() - t0, "n_iter": clf.n_iter_,
-                     **recalls(y_test, clf.predict(X_test))})
-        print(f"[{time.perf_counter() - started:6.0f} s] {model} {source} -> {target}: recall "
-              f"hit/maybe {rows[-1][f'recall_{HIT}']:.3f}, miss {rows[-1][f'recall_{MISS}']:.3f}"
-              f" ({clf.n_iter_} epochs)", flush=True)
+        rows.append(
+            {
+                "model": model,
+                "train": source,
+                "test": target,
+                "n_labelled": n_few,
+                "freeze": freeze,
+                "learning_rate": clf.learning_rate,
+                "fit_seconds": time.perf_counter() - t0,
+                "n_iter": clf.n_iter_,
+                **recalls(y_test, clf.predict(X_test)),
+            }
+        )
+        print(
+            f"[{time.perf_counter() - started:6.0f} s] {model} {source} -> {target}: recall "
+            f"hit/maybe {rows[-1][f'recall_{HIT}']:.3f}, miss {rows[-1][f'recall_{MISS}']:.3f}"
+            f" ({clf.n_iter_} epochs)",
+            flush=True,
+        )
         return clf
 
     for target in names:
-        fit("from_scratch", target, target,
-            HitFinderCNN(crop=None, validation_fraction=0.5,
-                         n_iter_no_change=FINE_TUNE_PATIENCE, **nn))
+        fit(
+            "from_scratch",
+            target,
+            target,
+            HitFinderCNN(
+                crop=None, validation_fraction=0.5, n_iter_no_change=FINE_TUNE_PATIENCE, **nn
+            ),
+        )
     for source in names:
-        features = {k: v for k, v in fitted["cnn2d_full", source].module_.network.state_dict()
-                    .items() if k.startswith("features.")}
+        features = {
+            k: v
+            for k, v in fitted["cnn2d_full", source].module_.network.state_dict().items()
+            if k.startswith("features.")
+        }
         base = tmp / f"{source}_features.pt"
         torch.save(features, base)
         for target in names:
@@ -135,10 +157,21 @@ def transfer_rows(fitted, data, n_few, nn, tmp, started):
             done = {"base": base}
             for model, (freeze, lr_factor, start) in TRANSFER.items():
                 init = done[start] if start == "base" else FrozenEstimator(done[start])
-                done[model] = fit(model, source, target, HitFinderCNN(
-                    crop=None, validation_fraction=0.5, freeze=freeze,
-                    learning_rate=lr * lr_factor, n_iter_no_change=FINE_TUNE_PATIENCE,
-                    init_from=init, **nn), freeze)
+                done[model] = fit(
+                    model,
+                    source,
+                    target,
+                    HitFinderCNN(
+                        crop=None,
+                        validation_fraction=0.5,
+                        freeze=freeze,
+                        learning_rate=lr * lr_factor,
+                        n_iter_no_change=FINE_TUNE_PATIENCE,
+                        init_from=init,
+                        **nn,
+                    ),
+                    freeze,
+                )
     return rows
 
 
@@ -148,46 +181,82 @@ def specklenn_rows(data, n_few, nn, started, k=5, n_draws=10):
     rows = []
     for train, (X_pool, y_pool, _, _) in data.items():
         t0 = time.perf_counter()
-        embedder = TripletEmbedder(validation_fraction=0.5, **nn).fit(X_pool[:n_few],
-                                                                      y_pool[:n_few])
+        embedder = TripletEmbedder(validation_fraction=0.5, **nn).fit(
+            X_pool[:n_few], y_pool[:n_few]
+        )
         fit_s = time.perf_counter() - t0
         for test, (X_lab, y_lab, X_test, y_test) in data.items():
             preds = _scenarios.few_shot_predictions(
-                embedder.transform(X_lab[:n_few]), y_lab[:n_few], embedder.transform(X_test),
-                k=k, n_draws=n_draws)
+                embedder.transform(X_lab[:n_few]),
+                y_lab[:n_few],
+                embedder.transform(X_test),
+                k=k,
+                n_draws=n_draws,
+            )
             per_draw = [recalls(y_test, p) for p in preds]
-            rows.append({"model": f"specklenn_{k}shot", "train": train, "test": test,
-                         "n_labelled": n_few, "supports_per_class": k, "support_draws": n_draws,
-                         "fit_seconds": fit_s, "n_iter": embedder.n_iter_,
-                         **{m: float(np.mean([r[m] for r in per_draw])) for m in per_draw[0]}})
-        print(f"[{time.perf_counter() - started:6.0f} s] specklenn trained on {train} "
-              f"({embedder.n_iter_} epochs): recall hit/maybe per test set "
-              + ", ".join(f"{r[f'recall_{HIT}']:.3f}" for r in rows[-len(data):]), flush=True)
+            rows.append(
+                {
+                    "model": f"specklenn_{k}shot",
+                    "train": train,
+                    "test": test,
+                    "n_labelled": n_few,
+                    "supports_per_class": k,
+                    "support_draws": n_draws,
+                    "fit_seconds": fit_s,
+                    "n_iter": embedder.n_iter_,
+                    **{m: float(np.mean([r[m] for r in per_draw])) for m in per_draw[0]},
+                }
+            )
+        print(
+            f"[{time.perf_counter() - started:6.0f} s] specklenn trained on {train} "
+            f"({embedder.n_iter_} epochs): recall hit/maybe per test set "
+            + ", ".join(f"{r[f'recall_{HIT}']:.3f}" for r in rows[-len(data) :]),
+            flush=True,
+        )
     return rows
 
 
 def table3_summary(rows, names):
     """Per ordered pair, the recalls of the source CNN as is (Table 1), of the three
     fine-tuned CNNs, and of the CNN trained from scratch on the same target frames."""
+
     def find(model, train, test):
         r = next(r for r in rows if (r["model"], r["train"], r["test"]) == (model, train, test))
         return {k: r[k] for k in (f"recall_{HIT}", f"recall_{MISS}")}
 
-    return [{"source": s, "target": t, "no_fine_tuning": find("cnn2d_full", s, t),
-             **{m: find(m, s, t) for m in TRANSFER},
-             "from_scratch": find("from_scratch", t, t)}
-            for s in names for t in names if s != t]
+    return [
+        {
+            "source": s,
+            "target": t,
+            "no_fine_tuning": find("cnn2d_full", s, t),
+            **{m: find(m, s, t) for m in TRANSFER},
+            "from_scratch": find("from_scratch", t, t),
+        }
+        for s in names
+        for t in names
+        if s != t
+    ]
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
-        "--tables", nargs="+", type=int, choices=TABLES, default=list(TABLES),
-        help="which of the paper's tables to compute (default all; 3 also runs the CNNs of "
-             "1 and 2, which it compares with; 7 is 1 and 4); the peak-count reference "
-             "always runs"))
+    args = _common.parse_args(
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--tables",
+            nargs="+",
+            type=int,
+            choices=TABLES,
+            default=list(TABLES),
+            help="which of the paper's tables to compute (default all; 3 also runs the CNNs of "
+            "1 and 2, which it compares with; 7 is 1 and 4); the peak-count reference "
+            "always runs",
+        ),
+    )
     tables = set(args.tables) | ({1, 2} if 3 in args.tables else set())
-    out_name = (NAME if tables == set(TABLES)
-                else f"{NAME}_tables{'-'.join(map(str, sorted(tables)))}")
+    out_name = (
+        NAME if tables == set(TABLES) else f"{NAME}_tables{'-'.join(map(str, sorted(tables)))}"
+    )
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_frames, n_test, n_few = (90, 30, 40) if quick else (2000, 400, 400)
@@ -204,8 +273,12 @@ def main(argv=None):
     models = {
         "cnn2d_full": (lambda: HitFinderCNN(crop=None, validation_fraction=0.25, **nn), None),
         "cnn2d_few": (lambda: HitFinderCNN(crop=None, validation_fraction=0.5, **nn), n_few),
-        "rwd_cnn1d_few": (lambda: make_pipeline(
-            RowWiseDecomposition(), CNN1DClassifier(validation_fraction=0.5, **nn)), n_few),
+        "rwd_cnn1d_few": (
+            lambda: make_pipeline(
+                RowWiseDecomposition(), CNN1DClassifier(validation_fraction=0.5, **nn)
+            ),
+            n_few,
+        ),
         "peak_count": (lambda: PeakCountClassifier(), n_few),
     }
     table_of = {"cnn2d_full": 1, "cnn2d_few": 2, "rwd_cnn1d_few": 4, "peak_count": None}
@@ -224,11 +297,22 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 y_pred = clf.predict(X_test)
                 speed.setdefault(model, []).append(len(y_test) / (time.perf_counter() - t0))
-                rows.append({"model": model, "train": train, "test": test, "n_labelled": n,
-                             "fit_seconds": fit_s, **recalls(y_test, y_pred)})
-            print(f"[{time.perf_counter() - started:6.0f} s] {model} trained on {train} "
-                  f"({n} frames): in-domain recall hit/maybe "
-                  f"{rows[-3 + names.index(train)][f'recall_{HIT}']:.3f}", flush=True)
+                rows.append(
+                    {
+                        "model": model,
+                        "train": train,
+                        "test": test,
+                        "n_labelled": n,
+                        "fit_seconds": fit_s,
+                        **recalls(y_test, y_pred),
+                    }
+                )
+            print(
+                f"[{time.perf_counter() - started:6.0f} s] {model} trained on {train} "
+                f"({n} frames): in-domain recall hit/maybe "
+                f"{rows[-3 + names.index(train)][f'recall_{HIT}']:.3f}",
+                flush=True,
+            )
     base = HitFinderCNN(crop=None)
     for source in names if 5 in tables else []:
         for target in names:
@@ -238,10 +322,20 @@ def main(argv=None):
             dann = DANNClassifier(clone(base), validation_fraction=0.25, **nn)
             dann.fit(X_s, y_s, X_target=data[target][0])
             X_test, y_test = data[target][2:]
-            rows.append({"model": "dann", "train": source, "test": target,
-                         "n_labelled": len(y_s), **recalls(y_test, dann.predict(X_test))})
-            print(f"[{time.perf_counter() - started:6.0f} s] dann {source} -> {target}: "
-                  f"recall hit/maybe {rows[-1][f'recall_{HIT}']:.3f}", flush=True)
+            rows.append(
+                {
+                    "model": "dann",
+                    "train": source,
+                    "test": target,
+                    "n_labelled": len(y_s),
+                    **recalls(y_test, dann.predict(X_test)),
+                }
+            )
+            print(
+                f"[{time.perf_counter() - started:6.0f} s] dann {source} -> {target}: "
+                f"recall hit/maybe {rows[-1][f'recall_{HIT}']:.3f}",
+                flush=True,
+            )
 
     if 2 in tables:
         rows += specklenn_rows(data, n_few, nn, started)
@@ -255,7 +349,7 @@ def main(argv=None):
     panels = list(dict.fromkeys(r["model"] for r in rows))
     ncols = -(-len(panels) // 2)
     fig, axes = _common.figure(2, ncols, figsize=(3.3 * ncols, 6.8), squeeze=False)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     for k, (ax, model) in enumerate(zip(axes.ravel(), panels)):
         grid = np.full((len(names), len(names)), np.nan)
@@ -273,11 +367,22 @@ def main(argv=None):
     for ax in axes[:, 0]:
         ax.set_ylabel("trained on (source)", fontsize=7)
     _common.save_figure(fig, out_name, args)
-    return _common.write_result(out_name, args, {
-        "tables": sorted(tables), "datasets": names, "n_frames": n_frames, "n_test": n_test,
-        "n_few": n_few, "max_epochs": max_epochs,
-        "predict_frames_per_s_median": {m: float(np.median(v)) for m, v in speed.items()},
-        "table3": table3, "rows": rows}, started)
+    return _common.write_result(
+        out_name,
+        args,
+        {
+            "tables": sorted(tables),
+            "datasets": names,
+            "n_frames": n_frames,
+            "n_test": n_test,
+            "n_few": n_few,
+            "max_epochs": max_epochs,
+            "predict_frames_per_s_median": {m: float(np.median(v)) for m, v in speed.items()},
+            "table3": table3,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ Timings are absolute and machine-specific; the json records the machine and its 
 import tempfile
 import time
 
+import _common
 import numpy as np
 
-import _common
-from skspeckle.datasets import Detector, FourierAmplitude, load_structure, make_speckle_patterns
+from skspeckle.datasets import load_structure, make_speckle_patterns
+from skspeckle.detector import Detector
+from skspeckle.simulation import FourierAmplitude
 
 NAME = "simulator_speed"
 
@@ -60,9 +62,14 @@ def _rates(structure, detector, binning, n, cache_dir, seed):
     for label, count in n.items():
         out[label] = {}
         for n_jobs in (1, 2):
+
             def call(k, label=label, n_jobs=n_jobs):
-                return _timed(lambda: make_speckle_patterns(
-                    structure, n_per_class=k, classes=(label,), n_jobs=n_jobs, **kw))
+                return _timed(
+                    lambda: make_speckle_patterns(
+                        structure, n_per_class=k, classes=(label,), n_jobs=n_jobs, **kw
+                    )
+                )
+
             # The set-up varies by ~0.5 s between calls (page faults of the refined grid):
             # the best of three of each keeps it from swinging the marginal rate.
             one = min(call(1) for _ in range(3))
@@ -72,11 +79,18 @@ def _rates(structure, detector, binning, n, cache_dir, seed):
             # the wall time says how many cores the call kept busy.
             cpu_rate = (count - 1) / (many[1] - one[1])
             out[label][f"n_jobs_{n_jobs}"] = {
-                "patterns_per_second": rate, "patterns_per_cpu_second": cpu_rate,
-                "setup_seconds": one[0], "n": count, "wall_seconds": many[0],
-                "cpu_seconds": many[1]}
-            print(f"  {label}, n_jobs={n_jobs}: {rate:.0f} patterns/s, {cpu_rate:.0f} per "
-                  f"CPU-second (n = {count}; set-up + 1 pattern {one[0]:.1f} s)", flush=True)
+                "patterns_per_second": rate,
+                "patterns_per_cpu_second": cpu_rate,
+                "setup_seconds": one[0],
+                "n": count,
+                "wall_seconds": many[0],
+                "cpu_seconds": many[1],
+            }
+            print(
+                f"  {label}, n_jobs={n_jobs}: {rate:.0f} patterns/s, {cpu_rate:.0f} per "
+                f"CPU-second (n = {count}; set-up + 1 pattern {one[0]:.1f} s)",
+                flush=True,
+            )
     return out
 
 
@@ -96,27 +110,44 @@ def main(argv=None):
     for name in names:
         s = load_structure(name)
         seconds, cpu, grid = _amplitude_seconds(s, paper, energy)
-        results["amplitude"][s.id] = {"n_atoms": s.n_atoms, "seconds": seconds,
-                                      "cpu_seconds": cpu, "fft_grid_side": grid,
-                                      "refined_grid_side": 2 * grid - 5}
-        print(f"amplitude {s.id} ({s.n_atoms} atoms): {seconds:.1f} s ({cpu:.1f} CPU-s), "
-              f"grid {grid}^3")
+        results["amplitude"][s.id] = {
+            "n_atoms": s.n_atoms,
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+            "fft_grid_side": grid,
+            "refined_grid_side": 2 * grid - 5,
+        }
+        print(
+            f"amplitude {s.id} ({s.n_atoms} atoms): {seconds:.1f} s ({cpu:.1f} CPU-s), "
+            f"grid {grid}^3"
+        )
 
     structure = "3jb9" if full else "1n7g"
     scale = 1 if full else 0.05
-    n_paper = {label: max(int(k * scale), 5) for label, k in
-               (("single-hit", 1200), ("multi-hit", 300), ("non-sample-hit", 200),
-                ("no-hit", 1200))}
+    n_paper = {
+        label: max(int(k * scale), 5)
+        for label, k in (
+            ("single-hit", 1200),
+            ("multi-hit", 300),
+            ("non-sample-hit", 200),
+            ("no-hit", 1200),
+        )
+    }
     n_default = {label: 4 * k for label, k in n_paper.items()}
     with tempfile.TemporaryDirectory() as cache:
         print(f"172 x 172, binning 1, {structure}:")
         results["patterns_172x172"] = _rates(structure, paper, 1, n_paper, cache, args.seed)
         print(f"default 48 x 48 (96 crop, binning 2), {structure}:")
-        results["patterns_48x48"] = _rates(structure, paper.crop(96), 2, n_default, cache,
-                                           args.seed)
+        results["patterns_48x48"] = _rates(
+            structure, paper.crop(96), 2, n_default, cache, args.seed
+        )
         several = ["1n7g", "1igy", "1bxn", "6z6u"]
-        kw = dict(n_per_class=25 if full else 5, cache_dir=cache, random_state=args.seed,
-                  classes=("single-hit", "multi-hit", "non-sample-hit", "no-hit"))
+        kw = dict(
+            n_per_class=25 if full else 5,
+            cache_dir=cache,
+            random_state=args.seed,
+            classes=("single-hit", "multi-hit", "non-sample-hit", "no-hit"),
+        )
         make_speckle_patterns(several, n_per_class=1, cache_dir=cache)  # fill the cache
         timing = {}
         outputs = {}
@@ -124,11 +155,16 @@ def main(argv=None):
             t0 = time.perf_counter()
             outputs[n_jobs] = make_speckle_patterns(several, n_jobs=n_jobs, **kw)[0]
             timing[n_jobs] = time.perf_counter() - t0
-        results["n_jobs"] = {"structures": several, "seconds_n_jobs_1": timing[1],
-                             "seconds_n_jobs_2": timing[2],
-                             "identical": bool(np.array_equal(outputs[1], outputs[2]))}
-        print(f"n_jobs: 1 -> {timing[1]:.1f} s, 2 -> {timing[2]:.1f} s, identical: "
-              f"{results['n_jobs']['identical']}")
+        results["n_jobs"] = {
+            "structures": several,
+            "seconds_n_jobs_1": timing[1],
+            "seconds_n_jobs_2": timing[2],
+            "identical": bool(np.array_equal(outputs[1], outputs[2])),
+        }
+        print(
+            f"n_jobs: 1 -> {timing[1]:.1f} s, 2 -> {timing[2]:.1f} s, identical: "
+            f"{results['n_jobs']['identical']}"
+        )
     return _common.write_result(NAME, args, results, started)
 
 

@@ -4,7 +4,7 @@ A fitted SpeckleNN pipeline (``DetectorMask(0.25) -> TripletEmbedder ->
 FewShotCentroidClassifier(k=5)``) classifies every frame of a CXI run file with
 ``skspeckle.streaming.predict_file`` (chunked HDF5 reads, results written atomically to a new
 file), against the same pipeline's ``predict`` on the frames already in memory (read with
-``skspeckle.datasets.cxi.read_frames``, so the in-memory run pays neither reading nor writing).
+``skspeckle.io.cxi.read_frames``, so the in-memory run pays neither reading nor writing).
 Runs of increasing size show whether the streaming throughput stays flat and its memory
 bounded: each size is also streamed once in a fresh Python process that loads the saved model
 (:func:`skspeckle.save_model`), and that process's peak resident memory (``ru_maxrss``) is
@@ -40,9 +40,9 @@ from sklearn.pipeline import make_pipeline
 
 from skspeckle import save_model
 from skspeckle.datasets import make_speckle_patterns
-from skspeckle.datasets.cxi import CXIWriter, read_frames
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.io.cxi import CXIWriter, read_frames
 from skspeckle.preprocessing import DetectorMask
 from skspeckle.streaming import predict_file
 
@@ -68,9 +68,20 @@ def streamed_in_fresh_process(model, run, out):
     """Time and peak resident memory (Linux: ru_maxrss in KiB) of one ``predict_file`` call."""
     import torch
 
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(model), str(run), str(out),
-                           str(torch.get_num_threads())], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(model),
+            str(run),
+            str(out),
+            str(torch.get_num_threads()),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out.unlink()
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -79,16 +90,21 @@ def write_run(path, pool, n_frames):
     """A CXI file of ``n_frames`` frames cycling through ``pool``."""
     with CXIWriter(path, pool.shape[1:]) as writer:
         for start in range(0, n_frames, len(pool)):
-            writer.append(pool[:min(len(pool), n_frames - start)])
+            writer.append(pool[: min(len(pool), n_frames - start)])
 
 
 def main(argv=None):
     def extra(parser):
-        parser.add_argument("--binning", type=int, default=2,
-                            help="2: the demo's 48 x 48 frames; 1: the unbinned 96 x 96 crop")
+        parser.add_argument(
+            "--binning",
+            type=int,
+            default=2,
+            help="2: the demo's 48 x 48 frames; 1: the unbinned 96 x 96 crop",
+        )
         _common.add_precision_argument(parser)
-        parser.add_argument("--sizes", type=int, nargs="+", default=None,
-                            help="frames per run (default by scale)")
+        parser.add_argument(
+            "--sizes", type=int, nargs="+", default=None, help="frames per run (default by scale)"
+        )
 
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
     started = time.perf_counter()
@@ -97,15 +113,19 @@ def main(argv=None):
     repeats = 1 if quick else 3
     in_memory_limit = 20_000  # frames: larger runs are compared only by streaming
 
-    X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=100, binning=args.binning,
-                                    random_state=args.seed)
+    X, y, _ = make_speckle_patterns(
+        ["3jb9"], n_per_class=100, binning=args.binning, random_state=args.seed
+    )
     name = NAME
     if args.binning != 2 or args.precision != "float32":
         name = f"{NAME}_{X.shape[1]}x{X.shape[2]}_{args.precision}"
-    pipe = make_pipeline(DetectorMask(0.25),
-                         TripletEmbedder(max_epochs=2, device=args.device,
-                                         precision=args.precision, random_state=args.seed),
-                         FewShotCentroidClassifier(k=5, random_state=args.seed)).fit(X, y)
+    pipe = make_pipeline(
+        DetectorMask(0.25),
+        TripletEmbedder(
+            max_epochs=2, device=args.device, precision=args.precision, random_state=args.seed
+        ),
+        FewShotCentroidClassifier(k=5, random_state=args.seed),
+    ).fit(X, y)
     rows = []
     with tempfile.TemporaryDirectory(prefix="skspeckle-bench-") as tmp:
         model = Path(tmp) / "pipeline.skspeckle"
@@ -137,37 +157,57 @@ def main(argv=None):
                 del frames
                 row["in_memory_frames_per_s"] = n / float(np.median(mem_s))
                 row["in_memory_seconds"] = mem_s
-                row["streaming_to_in_memory"] = (row["streaming_frames_per_s"]
-                                                 / row["in_memory_frames_per_s"])
+                row["streaming_to_in_memory"] = (
+                    row["streaming_frames_per_s"] / row["in_memory_frames_per_s"]
+                )
             rows.append(row)
-            print(f"{n:7d} frames: streaming {row['streaming_frames_per_s']:7.0f} frames/s, "
-                  f"in memory {row.get('in_memory_frames_per_s', float('nan')):7.0f} frames/s, "
-                  f"peak RSS {row['peak_rss_mib']:.0f} MiB (fresh process; "
-                  f"{row['fresh_process_rss_before_mib']:.0f} MiB before)", flush=True)
+            print(
+                f"{n:7d} frames: streaming {row['streaming_frames_per_s']:7.0f} frames/s, "
+                f"in memory {row.get('in_memory_frames_per_s', float('nan')):7.0f} frames/s, "
+                f"peak RSS {row['peak_rss_mib']:.0f} MiB (fresh process; "
+                f"{row['fresh_process_rss_before_mib']:.0f} MiB before)",
+                flush=True,
+            )
             run.unlink()
 
     fig, (ax, ax2) = _common.figure(1, 2, figsize=(9, 3.5))
     ns = [r["n_frames"] for r in rows]
     ax.plot(ns, [r["streaming_frames_per_s"] for r in rows], "o-", label="predict_file (CXI)")
     mem = [r for r in rows if "in_memory_frames_per_s" in r]
-    ax.plot([r["n_frames"] for r in mem], [r["in_memory_frames_per_s"] for r in mem], "s--",
-            label="pipeline.predict (in memory)")
+    ax.plot(
+        [r["n_frames"] for r in mem],
+        [r["in_memory_frames_per_s"] for r in mem],
+        "s--",
+        label="pipeline.predict (in memory)",
+    )
     ax.set_xscale("log")
     ax.set_xlabel("frames in the run")
     ax.set_ylabel("frames / s")
     ax.legend(fontsize=7)
     ax2.plot(ns, [r["peak_rss_mib"] for r in rows], "o-", label="peak")
-    ax2.plot(ns, [r["fresh_process_rss_before_mib"] for r in rows], "s--",
-             label="model loaded, before streaming")
+    ax2.plot(
+        ns,
+        [r["fresh_process_rss_before_mib"] for r in rows],
+        "s--",
+        label="model loaded, before streaming",
+    )
     ax2.legend(fontsize=7)
     ax2.set_ylim(bottom=0)
     ax2.set_xscale("log")
     ax2.set_xlabel("frames in the run")
     ax2.set_ylabel("resident memory, fresh process (MiB)")
     _common.save_figure(fig, name, args)
-    return _common.write_result(name, args, {"frame_shape": list(X.shape[1:]),
-                                             "precision": args.precision,
-                                             "repeats": repeats, "rows": rows}, started)
+    return _common.write_result(
+        name,
+        args,
+        {
+            "frame_shape": list(X.shape[1:]),
+            "precision": args.precision,
+            "repeats": repeats,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

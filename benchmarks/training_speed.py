@@ -62,7 +62,7 @@ from skspeckle.nn.mining import (
     mine_triplets,
     pairwise_squared_distances,
 )
-from skspeckle.nn.networks import EmbeddingModel, speckle_net
+from skspeckle.nn.networks.speckle_net import EmbeddingModel, speckle_net
 from skspeckle.nn.training import adam, train_module
 
 NAME = "training_speed"
@@ -89,17 +89,26 @@ def python_loop_triplets(distances, labels, margin, rng):
                 n = rng.choice(semihard)
             else:  # the same fallbacks as skspeckle's mining
                 farther = d_an > d[a, p]
-                n = (negatives[farther][np.argmin(d_an[farther])] if farther.any()
-                     else negatives[np.argmax(d_an)])
+                n = (
+                    negatives[farther][np.argmin(d_an[farther])]
+                    if farther.any()
+                    else negatives[np.argmax(d_an)]
+                )
             triplets.append((a, p, n))
-    idx = torch.as_tensor(np.array(triplets, dtype=np.int64).reshape(-1, 3),
-                          device=distances.device)
+    idx = torch.as_tensor(
+        np.array(triplets, dtype=np.int64).reshape(-1, 3), device=distances.device
+    )
     return idx[:, 0], idx[:, 1], idx[:, 2]
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
-        "--repeats", type=int, default=None, help="interleaved rounds (default by scale)"))
+    args = _common.parse_args(
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--repeats", type=int, default=None, help="interleaved rounds (default by scale)"
+        ),
+    )
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_per_class = 21 if quick else 427  # 1 / 20 batches of 64
@@ -110,8 +119,9 @@ def main(argv=None):
     X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=n_per_class, random_state=args.seed)
     y_enc = torch.from_numpy(np.unique(y, return_inverse=True)[1].astype(np.int64))
     x_all = torch.from_numpy(X)
-    batches = balanced_batches(y_enc, batch_size=BATCH,
-                               generator=torch.Generator().manual_seed(args.seed))
+    batches = balanced_batches(
+        y_enc, batch_size=BATCH, generator=torch.Generator().manual_seed(args.seed)
+    )
     n_frames = sum(len(b) for b in batches)
     with torch.random.fork_rng():
         torch.manual_seed(args.seed)
@@ -151,8 +161,13 @@ def main(argv=None):
 
     def ours(emb, labels):
         with torch.no_grad():
-            a, p, n = mine_triplets(pairwise_squared_distances(emb.detach()), labels,
-                                    strategy="semihard", margin=MARGIN, generator=gen)
+            a, p, n = mine_triplets(
+                pairwise_squared_distances(emb.detach()),
+                labels,
+                strategy="semihard",
+                margin=MARGIN,
+                generator=gen,
+            )
         return triplet_loss(emb, a, p, n, MARGIN)[0], a.numel()
 
     sq = distances.LpDistance(normalize_embeddings=True, p=2, power=2)
@@ -167,21 +182,35 @@ def main(argv=None):
 
     def python_loop(emb, labels):
         with torch.no_grad():
-            a, p, n = python_loop_triplets(pairwise_squared_distances(emb.detach()), labels,
-                                           MARGIN, rng)
+            a, p, n = python_loop_triplets(
+                pairwise_squared_distances(emb.detach()), labels, MARGIN, rng
+            )
         return triplet_loss(emb, a, p, n, MARGIN)[0], a.numel()
 
     def run_train_module():
-        hist = train_module(fresh_module(), TripletBatchLoss(MARGIN, "semihard"), adam(LR),
-                            (x_dev, y_dev, torch.zeros_like(y_dev)), batch_size=BATCH,
-                            max_epochs=1, generator=torch.Generator().manual_seed(args.seed),
-                            batch_sampler=lambda g: batches, device=device)
+        hist = train_module(
+            fresh_module(),
+            TripletBatchLoss(MARGIN, "semihard"),
+            adam(LR),
+            (x_dev, y_dev, torch.zeros_like(y_dev)),
+            batch_size=BATCH,
+            max_epochs=1,
+            generator=torch.Generator().manual_seed(args.seed),
+            batch_sampler=lambda g: batches,
+            device=device,
+        )
         counts["train_module"] = hist[0]["n_triplets"]
 
     def run_estimator(max_epochs=1):
-        emb = TripletEmbedder(max_epochs=max_epochs, batch_size=BATCH, margin=MARGIN,
-                              validation_fraction=0, n_iter_no_change=None,
-                              device=args.device, random_state=args.seed).fit(X, y)
+        emb = TripletEmbedder(
+            max_epochs=max_epochs,
+            batch_size=BATCH,
+            margin=MARGIN,
+            validation_fraction=0,
+            n_iter_no_change=None,
+            device=args.device,
+            random_state=args.seed,
+        ).fit(X, y)
         if max_epochs:
             counts["TripletEmbedder.fit"] = emb.history_[0]["n_triplets"]
 
@@ -197,11 +226,18 @@ def main(argv=None):
         sync()
 
     loss_times = _common.interleaved_times(
-        {"skspeckle": lambda: loss_only(ours), "pml": lambda: loss_only(pml),
-         "python_loop": lambda: loss_only(python_loop)}, repeats=20 if quick else 200)
+        {
+            "skspeckle": lambda: loss_only(ours),
+            "pml": lambda: loss_only(pml),
+            "python_loop": lambda: loss_only(python_loop),
+        },
+        repeats=20 if quick else 200,
+    )
     loss_only_ms = {k: 1e3 * float(np.median(t)) for k, t in loss_times.items()}
-    print("mining + loss + backward per batch (ms):",
-          ", ".join(f"{k} {v:.2f}" for k, v in loss_only_ms.items()))
+    print(
+        "mining + loss + backward per batch (ms):",
+        ", ".join(f"{k} {v:.2f}" for k, v in loss_only_ms.items()),
+    )
 
     # One optimiser step on the gradients of the first batch, per implementation.
     def step_and_sync(opt):
@@ -209,8 +245,10 @@ def main(argv=None):
         sync()
 
     steppers = {}
-    for name, factory in (("torch.optim.Adam", torch_adam),
-                          ("skspeckle.nn.training.adam", adam(LR))):
+    for name, factory in (
+        ("torch.optim.Adam", torch_adam),
+        ("skspeckle.nn.training.adam", adam(LR)),
+    ):
         module, opt = fresh(factory)
         module(x_dev[batches[0].to(device)]).sum().backward()
         steppers[name] = functools.partial(step_and_sync, opt)
@@ -218,48 +256,74 @@ def main(argv=None):
     optimizer_step_ms = {k: 1e3 * float(np.median(t)) for k, t in step_times.items()}
     print("optimiser step (ms):", ", ".join(f"{k} {v:.2f}" for k, v in optimizer_step_ms.items()))
 
-    setup_s = float(np.median(_common.interleaved_times(
-        {"setup": lambda: run_estimator(max_epochs=0)}, repeats=3 if quick else 15)["setup"]))
+    setup_s = float(
+        np.median(
+            _common.interleaved_times(
+                {"setup": lambda: run_estimator(max_epochs=0)}, repeats=3 if quick else 15
+            )["setup"]
+        )
+    )
     print(f"TripletEmbedder.fit set-up (max_epochs=0): {1e3 * setup_s:.1f} ms")
 
-    times = _common.interleaved_times({
-        "train_module": run_train_module,
-        "bare_torch": lambda: manual_epoch("bare_torch", ours, adam(LR)),
-        "pml": lambda: manual_epoch("pml", pml),
-        "python_loop": lambda: manual_epoch("python_loop", python_loop),
-        "TripletEmbedder.fit": run_estimator,
-    }, repeats=repeats)
+    times = _common.interleaved_times(
+        {
+            "train_module": run_train_module,
+            "bare_torch": lambda: manual_epoch("bare_torch", ours, adam(LR)),
+            "pml": lambda: manual_epoch("pml", pml),
+            "python_loop": lambda: manual_epoch("python_loop", python_loop),
+            "TripletEmbedder.fit": run_estimator,
+        },
+        repeats=repeats,
+    )
     ratios = _common.ratio_summary(times, "pml")
     rows = []
     for variant, t in times.items():
-        rows.append({
-            "variant": variant, "n_patterns": n_frames, "n_batches": len(batches),
-            "triplets_per_epoch": counts[variant],
-            "median_patterns_per_s": float(n_frames / np.median(t)),
-            "median_triplets_per_s": float(counts[variant] / np.median(t)),
-            "seconds": t.tolist(),
-            "ratio_to_pml": ratios[variant],
-        })
-        print(f"{variant:20s} {n_frames / np.median(t):8.0f} patterns/s "
-              f"{counts[variant] / np.median(t):10.0f} triplets/s "
-              f"ratio to pml {ratios[variant]['median_ratio']:.3f}")
+        rows.append(
+            {
+                "variant": variant,
+                "n_patterns": n_frames,
+                "n_batches": len(batches),
+                "triplets_per_epoch": counts[variant],
+                "median_patterns_per_s": float(n_frames / np.median(t)),
+                "median_triplets_per_s": float(counts[variant] / np.median(t)),
+                "seconds": t.tolist(),
+                "ratio_to_pml": ratios[variant],
+            }
+        )
+        print(
+            f"{variant:20s} {n_frames / np.median(t):8.0f} patterns/s "
+            f"{counts[variant] / np.median(t):10.0f} triplets/s "
+            f"ratio to pml {ratios[variant]['median_ratio']:.3f}"
+        )
 
     fig, ax = _common.figure(figsize=(6, 3.5))
     names = [r["variant"] for r in rows]
     ax.barh(names, [r["median_patterns_per_s"] for r in rows], color="tab:blue")
     for i, r in enumerate(rows):
-        ax.text(r["median_patterns_per_s"], i, f" {r['ratio_to_pml']['median_ratio']:.2f}x pml",
-                va="center")
+        ax.text(
+            r["median_patterns_per_s"],
+            i,
+            f" {r['ratio_to_pml']['median_ratio']:.2f}x pml",
+            va="center",
+        )
     ax.set_xlabel("patterns / s, one training epoch (median)")
     ax.set_title(f"Semi-hard triplet training, batch {BATCH}, {device}")
     ax.invert_yaxis()
     _common.save_figure(fig, NAME, args)
-    return _common.write_result(NAME, args, {"batch_size": BATCH, "margin": MARGIN,
-                                             "repeats": repeats,
-                                             "mining_loss_backward_ms": loss_only_ms,
-                                             "optimizer_step_ms": optimizer_step_ms,
-                                             "estimator_setup_seconds": setup_s,
-                                             "rows": rows}, started)
+    return _common.write_result(
+        NAME,
+        args,
+        {
+            "batch_size": BATCH,
+            "margin": MARGIN,
+            "repeats": repeats,
+            "mining_loss_backward_ms": loss_only_ms,
+            "optimizer_step_ms": optimizer_step_ms,
+            "estimator_setup_seconds": setup_s,
+            "rows": rows,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Sphinx configuration: the API page is generated from the numpydoc docstrings."""
+
 import skspeckle
 
 project = "skspeckle"

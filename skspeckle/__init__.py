@@ -5,33 +5,24 @@ The pipeline steps are importable from the top level; the simulator and bundled 
 live in :mod:`skspeckle.datasets`, the plain-torch machinery in :mod:`skspeckle.nn`.
 """
 
-from skspeckle.augmentation import (
-    FluenceJitter,
-    RandomPatchMask,
-    RandomRotation,
-    RandomShift,
-    RandomZoom,
+from skspeckle._version import __version__
+from skspeckle.utils._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "DetectorMask": "skspeckle.preprocessing",
+        "FewShotCentroidClassifier": "skspeckle.few_shot",
+        "FluenceJitter": "skspeckle.augmentation",
+        "load_model": "skspeckle.persistence",
+        "PixelBinning": "skspeckle.preprocessing",
+        "predict_file": "skspeckle.streaming",
+        "RandomPatchMask": "skspeckle.augmentation",
+        "RandomRotation": "skspeckle.augmentation",
+        "RandomShift": "skspeckle.augmentation",
+        "RandomZoom": "skspeckle.augmentation",
+        "save_model": "skspeckle.persistence",
+        "TripletEmbedder": "skspeckle.embedding",
+    },
 )
-from skspeckle.embedding import TripletEmbedder
-from skspeckle.few_shot import FewShotCentroidClassifier
-from skspeckle.persistence import load_model, save_model
-from skspeckle.preprocessing import DetectorMask, PixelBinning
-from skspeckle.streaming import predict_file
-
-__version__ = "0.1.0"
-
-__all__ = [
-    "DetectorMask",
-    "FewShotCentroidClassifier",
-    "FluenceJitter",
-    "PixelBinning",
-    "RandomPatchMask",
-    "RandomRotation",
-    "RandomShift",
-    "RandomZoom",
-    "TripletEmbedder",
-    "__version__",
-    "load_model",
-    "predict_file",
-    "save_model",
-]
+__all__ = [*__all__, "__version__"]

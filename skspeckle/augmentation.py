@@ -20,12 +20,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from ._images import restore_layout, validate_images
-from .nn import augment
+from skspeckle.nn import augment
+from skspeckle.utils._images import restore_layout, validate_images
+from skspeckle.utils._sklearn_compat import Interval, fit_context
 
 __all__ = ["RandomRotation", "RandomPatchMask", "RandomZoom", "RandomShift", "FluenceJitter"]
 
@@ -47,7 +47,7 @@ class _FitTimeAugmentation(TransformerMixin, BaseEstimator):
         "image_shape": ["array-like", None],
     }
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the frame shape; nothing is learnt from the pixel values.
 
@@ -73,7 +73,7 @@ class _FitTimeAugmentation(TransformerMixin, BaseEstimator):
         self._kwargs()
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit, then return a randomly perturbed copy of the training frames.
 
@@ -361,9 +361,7 @@ class RandomZoom(_FitTimeAugmentation):
     def _kwargs(self):
         low, high = _pair(self.zoom_range, "zoom_range", positive=True)
         if low > high:
-            raise ValueError(
-                f"zoom_range must be (low, high) with low <= high; got {(low, high)}."
-            )
+            raise ValueError(f"zoom_range must be (low, high) with low <= high; got {(low, high)}.")
         return {"zoom_range": (low, high), "center": _center(self.center)}
 
 

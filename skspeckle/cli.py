@@ -10,8 +10,7 @@ def _demo(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
     from skspeckle.demo import run_demo
 
-    run_demo(quick=args.quick, device=args.device, random_state=args.seed,
-             verbose=args.verbose)
+    run_demo(quick=args.quick, device=args.device, random_state=args.seed, verbose=args.verbose)
     return 0
 
 
@@ -24,15 +23,24 @@ def _classify(args):
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
     try:
         summary = predict_file(
-            model, args.input, args.out, data_path=data_path, chunk_frames=args.chunk_frames,
-            embeddings=args.embeddings, overwrite=args.overwrite, verbose=args.verbose,
+            model,
+            args.input,
+            args.out,
+            data_path=data_path,
+            chunk_frames=args.chunk_frames,
+            embeddings=args.embeddings,
+            overwrite=args.overwrite,
+            verbose=args.verbose,
         )
     except FileExistsError as exc:  # name the command-line flag, not the Python argument
-        raise FileExistsError(f"{args.out!r} already exists; pass --overwrite to replace it, "
-                              "or choose another --out.") from exc
-    print(f"classified {summary['n_frames']} frames in {summary['seconds']:.1f} s "
-          f"({summary['frames_per_s']:.1f} frames/s) -> {summary['output_path']}:"
-          f"{summary['group']}")
+        raise FileExistsError(
+            f"{args.out!r} already exists; pass --overwrite to replace it, or choose another --out."
+        ) from exc
+    print(
+        f"classified {summary['n_frames']} frames in {summary['seconds']:.1f} s "
+        f"({summary['frames_per_s']:.1f} frames/s) -> {summary['output_path']}:"
+        f"{summary['group']}"
+    )
     return 0
 
 
@@ -53,40 +61,65 @@ def build_parser():
         "demo",
         help="train and score SpeckleNN on patterns simulated from the bundled PDB structures",
     )
-    demo.add_argument("--quick", action="store_true",
-                      help="a smoke run with few patterns and epochs (numbers not meaningful)")
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run with few patterns and epochs (numbers not meaningful)",
+    )
     demo.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--verbose", type=int, default=1,
-                      help="0 silent, 1 progress and table (default), 2 per-epoch progress")
+    demo.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        help="0 silent, 1 progress and table (default), 2 per-epoch progress",
+    )
     demo.set_defaults(func=_demo, user_errors=())
 
     classify = sub.add_parser(
         "classify",
         help="classify every frame of an HDF5/CXI run with a saved model; write the results "
-             "to a new HDF5 file",
+        "to a new HDF5 file",
         description="Classify every frame of an HDF5/CXI file, chunk by chunk, with a model "
-                    "saved by skspeckle.save_model. The results (predicted_label, "
-                    "probabilities, classes, optionally embeddings) go to the group "
-                    "'skspeckle_results' of a new file, written atomically: an error or "
-                    "Ctrl-C leaves no output. The input file is only read.",
+        "saved by skspeckle.save_model. The results (predicted_label, "
+        "probabilities, classes, optionally embeddings) go to the group "
+        "'skspeckle_results' of a new file, written atomically: an error or "
+        "Ctrl-C leaves no output. The input file is only read.",
     )
     classify.add_argument("input", metavar="RUN.cxi", help="HDF5/CXI file of frames")
-    classify.add_argument("--model", required=True, metavar="MODEL.joblib",
-                          help="fitted model saved with skspeckle.save_model")
-    classify.add_argument("--out", required=True, metavar="RESULTS.h5",
-                          help="new HDF5 file for the results")
-    classify.add_argument("--data-path", action="append", metavar="P",
-                          help="frame dataset (default entry_1/data_1/data); repeat for "
-                               "detector panels concatenated along the rows")
-    classify.add_argument("--chunk-frames", type=_positive_int, metavar="N",
-                          help="frames per chunk (default: as many as fit in 64 MiB)")
-    classify.add_argument("--embeddings", action="store_true",
-                          help="also write the embeddings (output of all steps but the last)")
-    classify.add_argument("--overwrite", action="store_true",
-                          help="replace an existing output file")
-    classify.add_argument("-v", "--verbose", action="count", default=0,
-                          help="progress every 10 s (-vv: every chunk)")
+    classify.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL.joblib",
+        help="fitted model saved with skspeckle.save_model",
+    )
+    classify.add_argument(
+        "--out", required=True, metavar="RESULTS.h5", help="new HDF5 file for the results"
+    )
+    classify.add_argument(
+        "--data-path",
+        action="append",
+        metavar="P",
+        help="frame dataset (default entry_1/data_1/data); repeat for "
+        "detector panels concatenated along the rows",
+    )
+    classify.add_argument(
+        "--chunk-frames",
+        type=_positive_int,
+        metavar="N",
+        help="frames per chunk (default: as many as fit in 64 MiB)",
+    )
+    classify.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="also write the embeddings (output of all steps but the last)",
+    )
+    classify.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file"
+    )
+    classify.add_argument(
+        "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
+    )
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
     classify.set_defaults(func=_classify, user_errors=(OSError, ValueError, KeyError))
     return parser

@@ -47,15 +47,21 @@ def _score(Z_pool, y_pool, Z_query, y_query):
     for seed in range(N_SUPPORT_DRAWS):
         clf = FewShotCentroidClassifier(k=5, random_state=seed).fit(Z_pool, y_pool)
         y_pred = clf.predict(Z_query)
-        scores.append([
-            accuracy_score(y_query, y_pred),
-            f1_score(y_query, y_pred, average="macro"),
-            f1_score(y_query == "single-hit", y_pred == "single-hit"),
-        ])
+        scores.append(
+            [
+                accuracy_score(y_query, y_pred),
+                f1_score(y_query, y_pred, average="macro"),
+                f1_score(y_query == "single-hit", y_pred == "single-hit"),
+            ]
+        )
     scores = np.asarray(scores)
     mean = scores.mean(axis=0)
-    return {"accuracy": mean[0], "accuracy_sd": scores[:, 0].std(), "f1_macro": mean[1],
-            "f1_single_hit": mean[2]}
+    return {
+        "accuracy": mean[0],
+        "accuracy_sd": scores[:, 0].std(),
+        "f1_macro": mean[1],
+        "f1_single_hit": mean[2],
+    }
 
 
 def _embedder(max_epochs, device, random_state, verbose):
@@ -84,48 +90,88 @@ def _online(structure, *, n_test_per_class, max_epochs, device, rng, start, verb
     )
     rows = []
     for fraction in (1.0, 0.25):
-        _log(verbose, start, f"online: training on {len(y_lab)} labelled patterns of "
-                             f"{structure}, {fraction:.0%} detector area")
+        _log(
+            verbose,
+            start,
+            f"online: training on {len(y_lab)} labelled patterns of "
+            f"{structure}, {fraction:.0%} detector area",
+        )
         # The classifier is fitted inside _score, once per draw of the supports.
-        embed = make_pipeline(DetectorMask(fraction),
-                              _embedder(max_epochs, device, int(rng.integers(2**31)), verbose))
+        embed = make_pipeline(
+            DetectorMask(fraction), _embedder(max_epochs, device, int(rng.integers(2**31)), verbose)
+        )
         embed.fit(X_lab, y_lab)
         scores = _score(embed.transform(X_lab), y_lab, embed.transform(X_test), y_test)
-        rows.append({"scenario": f"online 3-way 5-shot ({structure})",
-                     "detector_area": fraction, "n_test": len(y_test), **scores})
+        rows.append(
+            {
+                "scenario": f"online 3-way 5-shot ({structure})",
+                "detector_area": fraction,
+                "n_test": len(y_test),
+                **scores,
+            }
+        )
     return rows
 
 
-def _offline(train_structures, test_structure, *, n_per_class, n_test_per_class, max_epochs,
-             device, rng, start, verbose):
+def _offline(
+    train_structures,
+    test_structure,
+    *,
+    n_per_class,
+    n_test_per_class,
+    max_epochs,
+    device,
+    rng,
+    start,
+    verbose,
+):
     X, y, groups = make_speckle_patterns(
-        train_structures, n_per_class=n_per_class, classes=OFFLINE_CLASSES,
+        train_structures,
+        n_per_class=n_per_class,
+        classes=OFFLINE_CLASSES,
         random_state=rng.integers(2**31),
     )
-    _log(verbose, start, f"offline: training on {len(y)} patterns of "
-                         f"{len(train_structures)} structures")
-    embed = make_pipeline(DetectorMask(1.0),
-                          _embedder(max_epochs, device, int(rng.integers(2**31)), verbose))
+    _log(
+        verbose,
+        start,
+        f"offline: training on {len(y)} patterns of {len(train_structures)} structures",
+    )
+    embed = make_pipeline(
+        DetectorMask(1.0), _embedder(max_epochs, device, int(rng.integers(2**31)), verbose)
+    )
     embed.fit(X, y, tripletembedder__groups=groups)
     X_new, y_new, _ = make_speckle_patterns(
-        [test_structure], n_per_class=n_test_per_class + 25, classes=OFFLINE_CLASSES,
+        [test_structure],
+        n_per_class=n_test_per_class + 25,
+        classes=OFFLINE_CLASSES,
         random_state=rng.integers(2**31),
     )
     # Few-shot on a never-seen particle: 5 labelled supports per class (drawn from 25
     # labelled candidates), no retraining of the embedder.
     X_pool, X_query, y_pool, y_query = train_test_split(
-        X_new, y_new, train_size=25 * len(OFFLINE_CLASSES), stratify=y_new,
+        X_new,
+        y_new,
+        train_size=25 * len(OFFLINE_CLASSES),
+        stratify=y_new,
         random_state=rng.integers(2**31),
     )
     scores = _score(embed.transform(X_pool), y_pool, embed.transform(X_query), y_query)
-    return [{"scenario": f"offline 2-way 5-shot (unseen {test_structure})",
-             "detector_area": 1.0, "n_test": len(y_query), **scores}]
+    return [
+        {
+            "scenario": f"offline 2-way 5-shot (unseen {test_structure})",
+            "detector_area": 1.0,
+            "n_test": len(y_query),
+            **scores,
+        }
+    ]
 
 
 def format_table(rows):
     """Render result rows as a fixed-width text table."""
-    header = (f"{'scenario':<44} {'area':>5} {'n_test':>6} {'accuracy':>13} "
-              f"{'F1 macro':>8} {'F1 single':>9}")
+    header = (
+        f"{'scenario':<44} {'area':>5} {'n_test':>6} {'accuracy':>13} "
+        f"{'F1 macro':>8} {'F1 single':>9}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
@@ -133,8 +179,10 @@ def format_table(rows):
             f"{r['accuracy']:>7.3f} ± {r['accuracy_sd']:.3f} {r['f1_macro']:>8.3f} "
             f"{r['f1_single_hit']:>9.3f}"
         )
-    lines.append(f"(means over {N_SUPPORT_DRAWS} random draws of the 5 supports per class; "
-                 "± is their standard deviation)")
+    lines.append(
+        f"(means over {N_SUPPORT_DRAWS} random draws of the 5 supports per class; "
+        "± is their standard deviation)"
+    )
     return "\n".join(lines)
 
 
@@ -168,11 +216,26 @@ def run_demo(*, quick=False, device="auto", random_state=0, verbose=1):
     offline_test = ids[-2]
     offline_train = [i for i in ids if i != offline_test]
     max_epochs = 3 if quick else 60
-    rows = _online(online_structure, n_test_per_class=20 if quick else 110,
-                   max_epochs=max_epochs, device=device, rng=rng, start=start, verbose=verbose)
-    rows += _offline(offline_train, offline_test, n_per_class=10 if quick else 80,
-                     n_test_per_class=20 if quick else 200, max_epochs=max_epochs,
-                     device=device, rng=rng, start=start, verbose=verbose)
+    rows = _online(
+        online_structure,
+        n_test_per_class=20 if quick else 110,
+        max_epochs=max_epochs,
+        device=device,
+        rng=rng,
+        start=start,
+        verbose=verbose,
+    )
+    rows += _offline(
+        offline_train,
+        offline_test,
+        n_per_class=10 if quick else 80,
+        n_test_per_class=20 if quick else 200,
+        max_epochs=max_epochs,
+        device=device,
+        rng=rng,
+        start=start,
+        verbose=verbose,
+    )
     wall = time.perf_counter() - start
     if verbose:
         print()

@@ -11,22 +11,21 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._images import validate_images
-from ._split import stratified_split
-from .nn.device import PRECISIONS, resolve_device, torch_seeded
-from .nn.inference import predict_batched
-from .nn.losses import TripletBatchLoss
-from .nn.mining import MINING_STRATEGIES, balanced_batches
-from .nn.networks import EmbeddingModel, speckle_net
-from .nn.training import adam, train_module
-from .nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
+from skspeckle.nn.device import PRECISIONS, resolve_device, torch_seeded
+from skspeckle.nn.inference import predict_batched
+from skspeckle.nn.losses import TripletBatchLoss
+from skspeckle.nn.mining import MINING_STRATEGIES, balanced_batches
+from skspeckle.nn.networks.speckle_net import EmbeddingModel, speckle_net
+from skspeckle.nn.training import adam, train_module
+from skspeckle.nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
+from skspeckle.utils._images import validate_images
+from skspeckle.utils._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
+from skspeckle.utils._split import stratified_split
 
 __all__ = ["TripletEmbedder"]
 
@@ -97,7 +96,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     activation : {"relu", "prelu"}, default="relu"
         Non-linearity of the default network (ReLU in the paper).
     normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p"
-        Input scaling, part of ``module_`` (see :func:`skspeckle.nn.networks.scale_frames`).
+        Input scaling, part of ``module_``
+        (see :func:`skspeckle.nn.networks.speckle_net.scale_frames`).
         ``"log1p"``: negative values (dark-subtraction noise) clipped to 0, then
         ``log(1 + counts)``. Photon counts fall by orders of magnitude from the beam centre
         to the detector edge; the logarithm keeps the faint high-q speckles visible while
@@ -174,8 +174,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained :class:`skspeckle.nn.networks.EmbeddingModel` (input scaling, network,
-        L2 normalisation), on the CPU, in eval mode. It maps raw frames ``(B, H, W)`` to
+        The trained :class:`~skspeckle.nn.networks.speckle_net.EmbeddingModel` (input scaling,
+        network, L2 normalisation), on the CPU, in eval mode. It maps raw frames ``(B, H, W)`` to
         embeddings.
     classes_ : ndarray of shape (n_classes,)
         Labels seen in ``fit``.
@@ -298,7 +298,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ------------------------------------------------------------------ fit
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, groups=None):
         """Train the embedding network on labelled frames.
 
@@ -350,7 +350,8 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             groups = np.asarray(groups)
             if groups.ndim != 1:
                 raise ValueError(
-                    f"groups must be 1-D (one id per frame); got shape {groups.shape}.")
+                    f"groups must be 1-D (one id per frame); got shape {groups.shape}."
+                )
             check_consistent_length(X, y, groups)
             g_enc = np.unique(groups, return_inverse=True)[1].astype(np.int64)
         augment = self._augment_steps()
@@ -358,16 +359,18 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, val_idx = stratified_split(y_enc, self.validation_fraction, seed,
-                                              len(self.classes_), type(self).__name__)
+        train_idx, val_idx = stratified_split(
+            y_enc, self.validation_fraction, seed, len(self.classes_), type(self).__name__
+        )
         self._warn_if_no_positives(y_enc[train_idx], g_enc[train_idx])
 
         with torch_seeded(seed, device):
             module = self._build_module()
             try:
                 with frozen(self._frozen_layers(module.network)):
-                    self.history_ = self._train(module, X, y_enc, g_enc, train_idx, val_idx,
-                                                seed, device, augment)
+                    self.history_ = self._train(
+                        module, X, y_enc, g_enc, train_idx, val_idx, seed, device, augment
+                    )
             finally:
                 module.cpu().eval()
         self.module_ = module
@@ -407,9 +410,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             factory = self.network
         net = factory(shape, self.n_components)
         if not isinstance(net, torch.nn.Module):
-            raise TypeError(
-                f"network must return a torch.nn.Module; got {type(net).__name__}."
-            )
+            raise TypeError(f"network must return a torch.nn.Module; got {type(net).__name__}.")
         module = EmbeddingModel(net, self.normalize)
         module.eval()
         with torch.no_grad():
@@ -446,13 +447,16 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             val_data = tensors(val_idx)
             # "all" mining holds B^3 booleans: validation batches stay at 128 frames or less.
             val_batches = balanced_batches(
-                val_data[1], val_data[2], batch_size=min(self.batch_size, _MAX_VAL_BATCH),
+                val_data[1],
+                val_data[2],
+                batch_size=min(self.batch_size, _MAX_VAL_BATCH),
                 generator=torch.Generator().manual_seed(seed + 1),
             )
 
         def sampler(generator):
-            return balanced_batches(train_data[1], train_data[2], batch_size=self.batch_size,
-                                    generator=generator)
+            return balanced_batches(
+                train_data[1], train_data[2], batch_size=self.batch_size, generator=generator
+            )
 
         return train_module(
             module,
@@ -500,8 +504,14 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self, "module_")
         X = validate_images(self, X, reset=False)
-        return predict_batched(self.module_, X, self.batch_size, resolve_device(self.device),
-                               dtype=torch.float32, precision=self.precision)
+        return predict_batched(
+            self.module_,
+            X,
+            self.batch_size,
+            resolve_device(self.device),
+            dtype=torch.float32,
+            precision=self.precision,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

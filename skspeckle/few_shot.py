@@ -9,11 +9,12 @@ transformer -- so it also serves baselines and quick experiments.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import pairwise_distances_chunked
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+
+from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
 __all__ = ["FewShotCentroidClassifier"]
 
@@ -122,7 +123,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         self.temperature = temperature
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Draw ``k`` supports per class.
 

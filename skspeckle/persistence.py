@@ -26,19 +26,13 @@ from pathlib import Path
 import joblib
 from sklearn.base import BaseEstimator
 
-from skspeckle._atomic import check_output_path, temporary_sibling
+from skspeckle._version import __version__
+from skspeckle.io._atomic import check_output_path, temporary_sibling
 
 __all__ = ["load_model", "read_model_header", "save_model"]
 
 _MAGIC = b"skspeckle-model\n"
 _FORMAT_VERSION = 1
-
-
-def _current_version():
-    # Imported late: skspeckle/__init__.py may import this module before defining it.
-    import skspeckle
-
-    return skspeckle.__version__
 
 
 def _dist_version(name):
@@ -137,7 +131,7 @@ def save_model(estimator, path, *, overwrite=False):
     _modules_to_cpu(estimator)
     header = {
         "format_version": _FORMAT_VERSION,
-        "skspeckle": _current_version(),
+        "skspeckle": __version__,
         "sklearn": _dist_version("scikit-learn"),
         "torch": _dist_version("torch"),
         "numpy": _dist_version("numpy"),
@@ -229,7 +223,7 @@ def load_model(path):
         raise FileNotFoundError(f"No such model file: {str(path)!r}.")
     with open(path, "rb") as f:
         header = _read_header(f, path)
-        saved, current = header["skspeckle"], _current_version()
+        saved, current = header["skspeckle"], __version__
         if not _compatible(saved, current):
             raise ValueError(
                 f"{str(path)!r} was saved by skspeckle {saved}, which is incompatible with the "

@@ -12,11 +12,11 @@ network trains on quickly.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import restore_layout, validate_images
+from skspeckle.utils._images import restore_layout, validate_images
+from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
 __all__ = ["DetectorMask", "PixelBinning"]
 
@@ -125,7 +125,7 @@ class DetectorMask(TransformerMixin, BaseEstimator):
         self.nonfinite = nonfinite
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build ``mask_`` for the frame shape of ``X``.
 
@@ -156,9 +156,7 @@ class DetectorMask(TransformerMixin, BaseEstimator):
         if image_shape is None and explicit is not None and len(x_shape) == 2:
             if x_shape[1] == explicit.size:
                 image_shape = explicit.shape
-        images = validate_images(
-            self, X, reset=True, image_shape=image_shape, allow_nonfinite=True
-        )
+        images = validate_images(self, X, reset=True, image_shape=image_shape, allow_nonfinite=True)
         shape = self.image_shape_
         if explicit is not None and explicit.shape != shape:
             raise ValueError(
@@ -310,7 +308,7 @@ class PixelBinning(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    skspeckle.datasets.Detector.bin : the matching geometry (and mask) for the simulator.
+    skspeckle.detector.Detector.bin : the matching geometry (and mask) for the simulator.
 
     Examples
     --------
@@ -330,7 +328,7 @@ class PixelBinning(TransformerMixin, BaseEstimator):
         self.factor = factor
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the frame shape.
 
@@ -400,9 +398,7 @@ class PixelBinning(TransformerMixin, BaseEstimator):
 def _pixel_order(shape, layout):
     """Flat pixel indices of an (H, W) frame, in the order ``layout`` makes them visible."""
     h, w = shape
-    dy, dx = np.meshgrid(
-        np.arange(h) - (h - 1) / 2.0, np.arange(w) - (w - 1) / 2.0, indexing="ij"
-    )
+    dy, dx = np.meshgrid(np.arange(h) - (h - 1) / 2.0, np.arange(w) - (w - 1) / 2.0, indexing="ij")
     return _rank(dy.ravel(), dx.ravel(), layout)
 
 

@@ -2,8 +2,8 @@
 
 A run of 1e5 frames does not fit in memory, and a crash at frame 90,000 must not leave a
 results file that looks complete. :func:`predict_file` reads the run with
-:class:`skspeckle.datasets.cxi.FrameReader` a bounded chunk at a time and writes the results
-with :class:`skspeckle.datasets.cxi.ResultsWriter`, which publishes them only when every
+:class:`skspeckle.io.cxi.FrameReader` a bounded chunk at a time and writes the results
+with :class:`skspeckle.io.results.ResultsWriter`, which publishes them only when every
 frame is done.
 """
 
@@ -18,7 +18,9 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .datasets.cxi import FrameReader, ResultsWriter, _open_h5
+from skspeckle.io._hdf5 import open_h5
+from skspeckle.io.cxi import FrameReader
+from skspeckle.io.results import ResultsWriter
 
 __all__ = ["predict_file"]
 
@@ -26,7 +28,8 @@ __all__ = ["predict_file"]
 def _model_attrs(model):
     """Provenance of ``model`` as HDF5 attributes: its parameters (JSON) and versions."""
     params = {
-        name: value for name, value in model.get_params(deep=True).items()
+        name: value
+        for name, value in model.get_params(deep=True).items()
         if not isinstance(value, BaseEstimator) and name != "steps"
     }
     import sklearn
@@ -48,8 +51,10 @@ class _Scorer:
 
     def __init__(self, model, embeddings):
         if not hasattr(model, "predict"):
-            raise TypeError(f"{type(model).__name__} has no predict method; pass a classifier "
-                            "or a Pipeline ending in one.")
+            raise TypeError(
+                f"{type(model).__name__} has no predict method; pass a classifier "
+                "or a Pipeline ending in one."
+            )
         check_is_fitted(model)
         if isinstance(model, Pipeline) and len(model.steps) > 1:
             self.head, self.final = model[:-1], model.steps[-1][1]
@@ -80,9 +85,20 @@ class _Scorer:
         return out
 
 
-def predict_file(model, input_path, output_path=None, *, data_path=None, chunk_frames=None,
-                 embeddings=False, group="skspeckle_results", overwrite=False, in_place=False,
-                 verbose=0, log=print):
+def predict_file(
+    model,
+    input_path,
+    output_path=None,
+    *,
+    data_path=None,
+    chunk_frames=None,
+    embeddings=False,
+    group="skspeckle_results",
+    overwrite=False,
+    in_place=False,
+    verbose=0,
+    log=print,
+):
     """Classify every frame of an HDF5 / CXI file and write the results atomically.
 
     The frames are read ``chunk_frames`` at a time (as float32, without any cleaning: NaN /
@@ -116,7 +132,7 @@ def predict_file(model, input_path, output_path=None, *, data_path=None, chunk_f
     output_path : str, path-like or None, default=None
         New results file; must be None with ``in_place``.
     data_path : str, sequence of str or None, default=None
-        Frame dataset(s), as :class:`~skspeckle.datasets.cxi.FrameReader`
+        Frame dataset(s), as :class:`~skspeckle.io.cxi.FrameReader`
         (``entry_1/data_1/data`` by default).
     chunk_frames : int or None, default=None
         Frames per chunk; None means as many as fit in 64 MiB as float32. Peak memory is a
@@ -160,31 +176,48 @@ def predict_file(model, input_path, output_path=None, *, data_path=None, chunk_f
     input_path = Path(input_path)
     if in_place:
         if output_path is not None:
-            raise ValueError("Pass output_path=None with in_place=True (results go into the "
-                             "input file), or in_place=False to write a new file.")
+            raise ValueError(
+                "Pass output_path=None with in_place=True (results go into the "
+                "input file), or in_place=False to write a new file."
+            )
     else:
         if output_path is None:
-            raise ValueError("output_path is required (or pass in_place=True to add the results "
-                             "to the input file).")
+            raise ValueError(
+                "output_path is required (or pass in_place=True to add the results "
+                "to the input file)."
+            )
         output_path = Path(output_path)
-        if output_path.exists() and input_path.exists() and os.path.samefile(output_path,
-                                                                             input_path):
+        if (
+            output_path.exists()
+            and input_path.exists()
+            and os.path.samefile(output_path, input_path)
+        ):
             raise ValueError(
                 f"output_path {str(output_path)!r} is the input file: the raw frames would be "
                 "replaced. Choose a new output file, or in_place=True to add a results group."
             )
     scorer = _Scorer(model, embeddings)
-    h5 = _open_h5(input_path, "r+") if in_place else None
+    h5 = open_h5(input_path, "r+") if in_place else None
     try:
-        with FrameReader(h5 if in_place else input_path, data_path, mask=None,
-                         chunk_frames=chunk_frames) as reader:
+        with FrameReader(
+            h5 if in_place else input_path, data_path, mask=None, chunk_frames=chunk_frames
+        ) as reader:
             if not len(reader):
                 raise ValueError(f"{str(input_path)!r} has no frames in {reader.data_paths}.")
-            attrs = {**_model_attrs(model), "input_file": str(input_path.resolve()),
-                     "data_path": list(reader.data_paths)}
+            attrs = {
+                **_model_attrs(model),
+                "input_file": str(input_path.resolve()),
+                "data_path": list(reader.data_paths),
+            }
             target = h5 if in_place else output_path
-            with ResultsWriter(target, len(reader), group=group, attrs=attrs,
-                               overwrite=overwrite, in_place=in_place) as writer:
+            with ResultsWriter(
+                target,
+                len(reader),
+                group=group,
+                attrs=attrs,
+                overwrite=overwrite,
+                in_place=in_place,
+            ) as writer:
                 if scorer.classes is not None:
                     writer.set("classes", scorer.classes)
                 seconds = _run(scorer, reader, writer, verbose, log)
@@ -193,8 +226,13 @@ def predict_file(model, input_path, output_path=None, *, data_path=None, chunk_f
         if h5 is not None:
             h5.close()
     n = len(reader)
-    return {"n_frames": n, "seconds": seconds, "frames_per_s": n / max(seconds, 1e-9),
-            "output_path": str(writer.path), "group": writer.group}
+    return {
+        "n_frames": n,
+        "seconds": seconds,
+        "frames_per_s": n / max(seconds, 1e-9),
+        "output_path": str(writer.path),
+        "group": writer.group,
+    }
 
 
 def _run(scorer, reader, writer, verbose, log):
@@ -205,14 +243,17 @@ def _run(scorer, reader, writer, verbose, log):
         except Exception as exc:
             # Say where in the file it happened; the type and message stay the model's own.
             if hasattr(exc, "add_note"):
-                exc.add_note(f"(while classifying frames {start}:{start + len(frames)} of "
-                             f"{reader.path!r})")
+                exc.add_note(
+                    f"(while classifying frames {start}:{start + len(frames)} of {reader.path!r})"
+                )
             raise
         done, now = start + len(frames), time.perf_counter()
         if verbose >= 2 or (verbose >= 1 and (now - last >= 10 or done == n)):
             last = now
             rate = done / max(now - t0, 1e-9)
-            log(f"predict_file: {done}/{n} frames, {rate:.1f} frames/s, "
-                f"{now - t0:.1f} s elapsed, ETA {(n - done) / rate:.1f} s")
+            log(
+                f"predict_file: {done}/{n} frames, {rate:.1f} frames/s, "
+                f"{now - t0:.1f} s elapsed, ETA {(n - done) / rate:.1f} s"
+            )
             sys.stdout.flush()
     return time.perf_counter() - t0

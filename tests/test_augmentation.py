@@ -67,8 +67,11 @@ def test_flattened_input_keeps_its_layout(aug):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    X=arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),
-             elements=st.floats(-1e3, 1e3, width=32)),
+    X=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),
+        elements=st.floats(-1e3, 1e3, width=32),
+    ),
     index=st.integers(0, len(AUGMENTATIONS) - 1),
 )
 def test_transform_is_the_identity(X, index):

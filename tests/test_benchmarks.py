@@ -30,8 +30,12 @@ def test_parse_args_sends_quick_runs_to_their_own_folder(tmp_path):
 
 def test_write_result_records_provenance_and_leaves_no_temporary(tmp_path):
     args = SimpleNamespace(out_dir=str(tmp_path), seed=7, scale="quick", device="cpu")
-    _common.write_result("demo", args, {"value": np.float32(0.5), "bad": float("nan"),
-                                        "arr": np.arange(3)}, started=0.0)
+    _common.write_result(
+        "demo",
+        args,
+        {"value": np.float32(0.5), "bad": float("nan"), "arr": np.arange(3)},
+        started=0.0,
+    )
     payload = json.loads((tmp_path / "demo.json").read_text())
     assert payload["results"] == {"value": 0.5, "bad": None, "arr": [0, 1, 2]}
     assert payload["seed"] == 7 and payload["scale"] == "quick"
@@ -43,12 +47,14 @@ def test_write_result_records_provenance_and_leaves_no_temporary(tmp_path):
 
 def test_interleaved_times_rotates_the_order_and_ratios_compare_to_the_reference():
     calls = []
-    times = _common.interleaved_times({"a": lambda: calls.append("a"),
-                                       "b": lambda: calls.append("b")}, repeats=4, warmup=1)
+    times = _common.interleaved_times(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=4, warmup=1
+    )
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
     assert {k: v.shape for k, v in times.items()} == {"a": (4,), "b": (4,)}
-    summary = _common.ratio_summary({"ref": np.array([2.0, 2.0, 4.0]),
-                                     "fast": np.array([1.0, 1.0, 1.0])}, "ref")
+    summary = _common.ratio_summary(
+        {"ref": np.array([2.0, 2.0, 4.0]), "fast": np.array([1.0, 1.0, 1.0])}, "ref"
+    )
     assert summary["ref"]["median_ratio"] == 1.0
     assert summary["fast"]["median_ratio"] == 2.0
 
@@ -67,12 +73,14 @@ def test_scores_match_sklearn_single_hit_vs_rest():
     rng = np.random.default_rng(1)
     classes = np.array(_scenarios.CLASSES)
     y = classes[rng.integers(0, 3, 60)]
-    preds = np.stack([np.where(rng.random(60) < 0.8, y, classes[rng.integers(0, 3, 60)])
-                      for _ in range(4)])
+    preds = np.stack(
+        [np.where(rng.random(60) < 0.8, y, classes[rng.integers(0, 3, 60)]) for _ in range(4)]
+    )
     s = _scenarios.scores(y, preds, n_boot=50)
     truth = y == "single-hit"
     assert s["accuracy"] == pytest.approx(
-        np.mean([accuracy_score(truth, p == "single-hit") for p in preds]))
+        np.mean([accuracy_score(truth, p == "single-hit") for p in preds])
+    )
     assert s["f1"] == pytest.approx(np.mean([f1_score(truth, p == "single-hit") for p in preds]))
     assert s["accuracy_nway"] == pytest.approx(np.mean([accuracy_score(y, p) for p in preds]))
     assert s["accuracy_ci95"][0] <= s["accuracy"] <= s["accuracy_ci95"][1]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from skspeckle.cli import build_parser, main
-from skspeckle.datasets.cxi import write_cxi
+from skspeckle.io.cxi import write_cxi
 from skspeckle.persistence import save_model
 
 
@@ -22,8 +22,18 @@ def files(tmp_path_factory, small_fitted_pipeline):
 def test_classify_writes_results(tmp_path, files, capsys):
     model, run, pipe, X = files
     out = tmp_path / "results.h5"
-    argv = ["classify", str(run), "--model", str(model), "--out", str(out),
-            "--chunk-frames", "10", "--embeddings", "-v"]
+    argv = [
+        "classify",
+        str(run),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--chunk-frames",
+        "10",
+        "--embeddings",
+        "-v",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert f"classified {len(X)} frames" in captured.out and str(out) in captured.out
@@ -39,12 +49,15 @@ def test_classify_writes_results(tmp_path, files, capsys):
     assert main(argv + ["--overwrite"]) == 0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"--data-path": "entry_1/data"}, "Datasets in the file: "),
-    ({"--model": "run"}, "not a skspeckle model file"),
-    ({"input": "missing.cxi"}, "No such file"),
-    ({"input": "model"}, "could not be opened as an HDF5/CXI file"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--data-path": "entry_1/data"}, "Datasets in the file: "),
+        ({"--model": "run"}, "not a skspeckle model file"),
+        ({"input": "missing.cxi"}, "No such file"),
+        ({"input": "model"}, "could not be opened as an HDF5/CXI file"),
+    ],
+)
 def test_classify_user_errors(tmp_path, files, capsys, change, message):
     model, run, _, _ = files
     args = {"input": str(run), "--model": str(model), "--out": str(tmp_path / "o.h5")}
@@ -81,5 +94,7 @@ def test_classify_interrupted(tmp_path, files, capsys, monkeypatch):
 
     monkeypatch.setattr(skspeckle.streaming, "predict_file", interrupted)
     model, run, _, _ = files
-    assert main(["classify", str(run), "--model", str(model), "--out", str(tmp_path / "o.h5")]) == 130
+    assert (
+        main(["classify", str(run), "--model", str(model), "--out", str(tmp_path / "o.h5")]) == 130
+    )
     assert "interrupted; no output written" in capsys.readouterr().err

@@ -6,7 +6,6 @@ import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skspeckle import augmentation, few_shot, preprocessing
-from skspeckle.embedding import TripletEmbedder
 from skspeckle.augmentation import (
     FluenceJitter,
     RandomPatchMask,
@@ -14,6 +13,7 @@ from skspeckle.augmentation import (
     RandomShift,
     RandomZoom,
 )
+from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
 from skspeckle.preprocessing import DetectorMask, PixelBinning
 

@@ -24,6 +24,10 @@ def test_cli_demo_prints_table(monkeypatch, amplitude_cache, capsys):
     assert main(["demo", "--quick", "--device", "cpu", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "online 3-way 5-shot" in out and "offline 2-way 5-shot" in out and "wall time" in out
-    values = [float(v) for line in out.splitlines() if line.startswith(("online", "offline"))
-              for v in line.split()[-5::4]]
+    values = [
+        float(v)
+        for line in out.splitlines()
+        if line.startswith(("online", "offline"))
+        for v in line.split()[-5::4]
+    ]
     assert np.all((np.array(values) >= 0) & (np.array(values) <= 1))

@@ -23,7 +23,7 @@ def _blobs(n_per_class=12, shape=(16, 16), n_classes=2, seed=0):
     X, y = [], []
     for c in range(n_classes):
         lam = np.full(shape, 2.0)
-        lam[:, (c * shape[1]) // n_classes:((c + 1) * shape[1]) // n_classes] += 6.0
+        lam[:, (c * shape[1]) // n_classes : ((c + 1) * shape[1]) // n_classes] += 6.0
         X.append(rng.poisson(lam, size=(n_per_class, *shape)))
         y += [c] * n_per_class
     return np.concatenate(X).astype(np.float32), np.array(y)
@@ -52,7 +52,8 @@ def _speckle(n_per_class, size=24, photons=600.0, seed=0):
             elif c == 1:
                 s, a = rng.uniform(6, 9), rng.uniform(0, 2 * np.pi)
                 obj = particle(5.0, s * np.cos(a), s * np.sin(a)) + particle(
-                    5.0, -s * np.cos(a), -s * np.sin(a))
+                    5.0, -s * np.cos(a), -s * np.sin(a)
+                )
             else:
                 obj = particle(6.0)
             intensity = np.abs(np.fft.fftshift(np.fft.fft2(obj))) ** 2
@@ -96,9 +97,16 @@ def fitted(data):
 # --------------------------------------------------------------------- outputs
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(X=arrays(np.float32, st.tuples(st.integers(1, 20), st.just(16), st.just(16)),
-                elements=st.floats(0, 1e6, width=32)))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    X=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 20), st.just(16), st.just(16)),
+        elements=st.floats(0, 1e6, width=32),
+    )
+)
 def test_transform_unit_norm_float32(fitted, X):
     Z = fitted.transform(X)
     assert Z.dtype == np.float32 and Z.shape == (len(X), 4)
@@ -171,7 +179,9 @@ def test_fitted_attributes_and_history(data):
     names = np.array(["multi hit", "single hit"])[y]
     strings = TripletEmbedder(**FAST).fit(X, names)
     np.testing.assert_array_equal(strings.classes_, ["multi hit", "single hit"])
-    np.testing.assert_array_equal(strings.transform(X), TripletEmbedder(**FAST).fit(X, y).transform(X))
+    np.testing.assert_array_equal(
+        strings.transform(X), TripletEmbedder(**FAST).fit(X, y).transform(X)
+    )
 
 
 def test_zero_epochs_keeps_initial_network(data):
@@ -251,7 +261,9 @@ def test_bad_input_errors(fitted, data):
         est.fit(X, y, groups=np.zeros(3))
     with pytest.raises(ValueError, match="1-D"):
         est.fit(X, y, groups=np.zeros((len(X), 2)))
-    with pytest.raises(ValueError, match="shape \\(16, 12\\).*fitted on frames of shape \\(16, 16\\)"):
+    with pytest.raises(
+        ValueError, match="shape \\(16, 12\\).*fitted on frames of shape \\(16, 16\\)"
+    ):
         fitted.transform(np.zeros((2, 16, 12), dtype=np.float32))
     with pytest.raises(ValueError, match="features"):
         fitted.transform(np.zeros((2, 144), dtype=np.float32))
@@ -261,9 +273,16 @@ def test_bad_input_errors(fitted, data):
 
 def test_invalid_parameters(data):
     X, y = data
-    for params in ({"margin": 0.0}, {"margin": 4.5}, {"mining": "easy"}, {"batch_size": 1},
-                   {"augment": object()}, {"normalize": "minmax"}, {"activation": "tanh"},
-                   {"precision": "float8"}):
+    for params in (
+        {"margin": 0.0},
+        {"margin": 4.5},
+        {"mining": "easy"},
+        {"batch_size": 1},
+        {"augment": object()},
+        {"normalize": "minmax"},
+        {"activation": "tanh"},
+        {"precision": "float8"},
+    ):
         with pytest.raises(ValueError):
             TripletEmbedder(**{**FAST, **params}).fit(X, y)
     with pytest.raises(TypeError, match="augment_tensor"):
@@ -297,7 +316,8 @@ class _RecordingEmbedder(TripletEmbedder):
 
     def fit(self, X, y=None, groups=None):
         _RecordingEmbedder.received.append(
-            (len(X), None if groups is None else np.asarray(groups).copy()))
+            (len(X), None if groups is None else np.asarray(groups).copy())
+        )
         return super().fit(X, y, groups=groups)
 
 
@@ -308,8 +328,12 @@ def _grouped(n_groups=4, per_group=6):
 
 
 def _search(**embedder_params):
-    pipe = Pipeline([("tripletembedder", _RecordingEmbedder(**FAST, **embedder_params)),
-                     ("clf", NearestCentroid())])
+    pipe = Pipeline(
+        [
+            ("tripletembedder", _RecordingEmbedder(**FAST, **embedder_params)),
+            ("clf", NearestCentroid()),
+        ]
+    )
     return GridSearchCV(pipe, {"tripletembedder__margin": [0.2, 0.5]}, cv=GroupKFold(2))
 
 
@@ -320,8 +344,10 @@ def test_groups_mining_uses_groups(data):
     groups[[1, 13]] = groups[[0, 12]]
     with pytest.warns(UserWarning, match="validation"):
         est = TripletEmbedder(**{**FAST, "batch_size": 24}).fit(
-            X[[0, 1, 2, 3, 12, 13, 14, 15]], y[[0, 1, 2, 3, 12, 13, 14, 15]],
-            groups=groups[[0, 1, 2, 3, 12, 13, 14, 15]])
+            X[[0, 1, 2, 3, 12, 13, 14, 15]],
+            y[[0, 1, 2, 3, 12, 13, 14, 15]],
+            groups=groups[[0, 1, 2, 3, 12, 13, 14, 15]],
+        )
     # 2 ordered (a, p) pairs per class, each with its single triplet: 4 per epoch
     assert [h["n_triplets"] for h in est.history_] == [4, 4]
 
@@ -396,7 +422,8 @@ def test_augment_called_at_fit_only(data):
     # the augmentation draws from the estimator's seeded generator: reproducible
     again = TripletEmbedder(**FAST, augment=_StubAugment()).fit(X, y)
     np.testing.assert_array_equal(
-        again.transform(X), TripletEmbedder(**FAST, augment=_StubAugment()).fit(X, y).transform(X))
+        again.transform(X), TripletEmbedder(**FAST, augment=_StubAugment()).fit(X, y).transform(X)
+    )
     assert not np.array_equal(again.transform(X), TripletEmbedder(**FAST).fit(X, y).transform(X))
 
 
@@ -444,8 +471,9 @@ def test_fine_tuning_with_frozen_features_keeps_them_bit_identical(fitted):
     tuned = TripletEmbedder(**FAST, init_from=fitted, freeze="features").fit(X, y)
     assert all(torch.equal(v, _conv_state(tuned)[k]) for k, v in _conv_state(fitted).items())
     head_before = fitted.module_.network.head.state_dict()
-    assert not all(torch.equal(v, tuned.module_.network.head.state_dict()[k])
-                   for k, v in head_before.items())
+    assert not all(
+        torch.equal(v, tuned.module_.network.head.state_dict()[k]) for k, v in head_before.items()
+    )
 
 
 def test_fine_tuning_unfrozen_or_partially_frozen_changes_the_features(fitted):

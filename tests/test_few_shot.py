@@ -4,16 +4,22 @@ import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skspeckle.few_shot import FewShotCentroidClassifier
+from skspeckle.utils._sklearn_compat import InvalidParameterError
 
 AGGREGATIONS = ["mean", "centroid", "min"]
 
 
 def _blobs(n_classes=3, n=40, seed=0):
-    X, y = make_blobs(n_samples=n * n_classes, centers=n_classes, cluster_std=0.5,
-                      center_box=(-10, 10), n_features=4, random_state=seed)
+    X, y = make_blobs(
+        n_samples=n * n_classes,
+        centers=n_classes,
+        cluster_std=0.5,
+        center_box=(-10, 10),
+        n_features=4,
+        random_state=seed,
+    )
     return X, np.array(["no hit", "single hit", "multi hit", "non-sample hit"])[y]
 
 
@@ -88,8 +94,11 @@ def test_aggregations_differ_where_they_should():
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), k=st.sampled_from([None, 1, 3]),
-       aggregation=st.sampled_from(AGGREGATIONS))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    k=st.sampled_from([None, 1, 3]),
+    aggregation=st.sampled_from(AGGREGATIONS),
+)
 def test_prediction_is_invariant_to_the_order_of_supports(seed, k, aggregation):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(18, 5))

@@ -29,8 +29,9 @@ def test_used_by_line_verbatim(three_class_patterns):
 
 def test_grid_search_over_margin_and_shots_with_group_kfold(grouped_patterns):
     X, y, groups = grouped_patterns
-    pipe = make_pipeline(DetectorMask(0.25), TripletEmbedder(**FAST),
-                         FewShotCentroidClassifier(k=5, random_state=0))
+    pipe = make_pipeline(
+        DetectorMask(0.25), TripletEmbedder(**FAST), FewShotCentroidClassifier(k=5, random_state=0)
+    )
     grid = {"tripletembedder__margin": [0.2, 1.0], "fewshotcentroidclassifier__k": [1, 5]}
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(pipe, grid, cv=GroupKFold(3)).fit(X, y, groups=groups)
@@ -44,8 +45,9 @@ def test_grid_search_over_margin_and_shots_with_group_kfold(grouped_patterns):
 
 def test_cross_val_score(three_class_patterns):
     X, y, _ = three_class_patterns
-    pipe = make_pipeline(DetectorMask(1.0), TripletEmbedder(**FAST),
-                         FewShotCentroidClassifier(k=5, random_state=0))
+    pipe = make_pipeline(
+        DetectorMask(1.0), TripletEmbedder(**FAST), FewShotCentroidClassifier(k=5, random_state=0)
+    )
     scores = cross_val_score(pipe, X, y, cv=3, scoring="f1_macro")
     assert scores.shape == (3,)
     assert np.all((scores >= 0) & (scores <= 1))
@@ -53,8 +55,9 @@ def test_cross_val_score(three_class_patterns):
 
 def test_pickled_pipeline_predicts_identically(three_class_patterns):
     X, y, _ = three_class_patterns
-    pipe = make_pipeline(DetectorMask(0.25), TripletEmbedder(**FAST),
-                         FewShotCentroidClassifier(k=5, random_state=0)).fit(X, y)
+    pipe = make_pipeline(
+        DetectorMask(0.25), TripletEmbedder(**FAST), FewShotCentroidClassifier(k=5, random_state=0)
+    ).fit(X, y)
     clone = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(clone.predict(X), pipe.predict(X))
     np.testing.assert_array_equal(clone.predict_proba(X), pipe.predict_proba(X))
@@ -72,14 +75,24 @@ def test_same_random_state_same_pipeline_output(three_class_patterns):
 def test_training_separates_single_from_multi_hits(amplitude_cache):
     """On simulated patterns of one particle, 5-shot accuracy of single vs multi hits with a
     trained embedder beats the untrained (randomly initialised) network by a clear margin."""
-    X, y, _ = make_speckle_patterns(["1bxn"], n_per_class=80, classes=("single-hit", "multi-hit"),
-                                    cache_dir=amplitude_cache, random_state=1)
+    X, y, _ = make_speckle_patterns(
+        ["1bxn"],
+        n_per_class=80,
+        classes=("single-hit", "multi-hit"),
+        cache_dir=amplitude_cache,
+        random_state=1,
+    )
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
 
     def accuracy(max_epochs):
-        embed = TripletEmbedder(n_components=32, max_epochs=max_epochs, n_iter_no_change=100,
-                                augment=RandomRotation(random_state=0), device="cpu",
-                                random_state=0).fit(X_tr, y_tr)
+        embed = TripletEmbedder(
+            n_components=32,
+            max_epochs=max_epochs,
+            n_iter_no_change=100,
+            augment=RandomRotation(random_state=0),
+            device="cpu",
+            random_state=0,
+        ).fit(X_tr, y_tr)
         scores = []
         for seed in range(10):  # average over support draws: 5 shots are a noisy estimate
             clf = FewShotCentroidClassifier(k=5, random_state=seed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from skspeckle.datasets.cxi import DATA_PATH, read_frames, write_cxi
+from skspeckle.io.cxi import DATA_PATH, read_frames, write_cxi
 from skspeckle.streaming import predict_file
 
 GROUP = "skspeckle_results"
@@ -44,8 +44,9 @@ def test_results_equal_predict_and_predict_proba(tmp_path, fitted):
     pipe, X = fitted
     run = write_cxi(tmp_path / "run.cxi", X)
     lines = []
-    summary = predict_file(pipe, run, tmp_path / "out.h5", chunk_frames=7, embeddings=True,
-                           verbose=2, log=lines.append)
+    summary = predict_file(
+        pipe, run, tmp_path / "out.h5", chunk_frames=7, embeddings=True, verbose=2, log=lines.append
+    )
     assert summary["n_frames"] == len(X) and summary["output_path"] == str(tmp_path / "out.h5")
     assert summary["frames_per_s"] > 0 and summary["group"] == GROUP
     assert len(lines) == 4 and lines[-1].startswith(f"predict_file: {len(X)}/{len(X)} frames")
@@ -120,8 +121,9 @@ def test_in_place_adds_a_group(tmp_path, fitted):
     summary = predict_file(pipe, run, in_place=True, group="entry_1/result_1")
     assert summary["output_path"] == str(run)
     with h5py.File(run) as h5:
-        np.testing.assert_array_equal(h5["entry_1/result_1/predicted_label"].asstr()[()],
-                                      pipe.predict(X[:5]))
+        np.testing.assert_array_equal(
+            h5["entry_1/result_1/predicted_label"].asstr()[()], pipe.predict(X[:5])
+        )
         np.testing.assert_array_equal(h5[DATA_PATH][()], X[:5])
     with pytest.raises(ValueError, match="another group"):
         predict_file(pipe, run, in_place=True, group="entry_1/result_1")

@@ -6,32 +6,27 @@
 - SFX hit finding: :class:`HitFinderCNN`, :class:`RowWiseDecomposition` +
   :class:`CNN1DClassifier`, :class:`TotalIntensityClassifier`, :class:`PeakCountClassifier`.
 
-CNN classifiers share :class:`~skspeckle.baselines._base.NeuralNetClassifier` (weighted
+CNN classifiers share :class:`~skspeckle.baselines._classifier.NeuralNetClassifier` (weighted
 cross-entropy, early stopping, transfer learning through ``init_from`` / ``freeze``).
 """
 
-from skspeckle.baselines.dann import DANNClassifier
-from skspeckle.baselines.hit_finder import HitFinderCNN
-from skspeckle.baselines.intensity import (PeakCountClassifier, TotalIntensityClassifier,
-                                           count_peaks, find_peaks)
-from skspeckle.baselines.pretrained import PretrainedFeatures
-from skspeckle.baselines.resnet import ResNetClassifier
-from skspeckle.baselines.row_wise import CNN1DClassifier, RowWiseDecomposition
-from skspeckle.baselines.shi19 import Shi19Classifier
-from skspeckle.baselines.unsupervised import SpectralFewShotClassifier, make_pca_svc
+from skspeckle.utils._lazy import attach
 
-__all__ = [
-    "CNN1DClassifier",
-    "DANNClassifier",
-    "HitFinderCNN",
-    "PeakCountClassifier",
-    "PretrainedFeatures",
-    "ResNetClassifier",
-    "RowWiseDecomposition",
-    "Shi19Classifier",
-    "SpectralFewShotClassifier",
-    "TotalIntensityClassifier",
-    "count_peaks",
-    "find_peaks",
-    "make_pca_svc",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "CNN1DClassifier": "skspeckle.baselines.sfx.row_wise",
+        "count_peaks": "skspeckle.baselines.sfx.peak_finder",
+        "DANNClassifier": "skspeckle.baselines.spi.dann",
+        "find_peaks": "skspeckle.baselines.sfx.peak_finder",
+        "HitFinderCNN": "skspeckle.baselines.sfx.hit_finder",
+        "make_pca_svc": "skspeckle.baselines.spi.pca_svc",
+        "PeakCountClassifier": "skspeckle.baselines.sfx.peak_count",
+        "PretrainedFeatures": "skspeckle.baselines.spi.pretrained",
+        "ResNetClassifier": "skspeckle.baselines.spi.resnet",
+        "RowWiseDecomposition": "skspeckle.baselines.sfx.row_wise",
+        "Shi19Classifier": "skspeckle.baselines.spi.shi19",
+        "SpectralFewShotClassifier": "skspeckle.baselines.spi.spectral",
+        "TotalIntensityClassifier": "skspeckle.baselines.sfx.total_intensity",
+    },
+)

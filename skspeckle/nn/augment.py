@@ -46,7 +46,7 @@ def _warp(x, matrix, center):
     the per-axis pixel scale; otherwise a rotation of a non-square frame would shear it.
     """
     b, h, w = x.shape
-    cy, cx = (((h - 1) / 2.0, (w - 1) / 2.0) if center is None else center)
+    cy, cx = ((h - 1) / 2.0, (w - 1) / 2.0) if center is None else center
     # affine_grid orders coordinates (x, y) = (col, row); swap A into that order.
     a = matrix[:, [1, 0]][:, :, [1, 0]]
     # With align_corners=False, pixel index j sits at normalised (2 j + 1) / W - 1, i.e.

@@ -2,7 +2,7 @@
 
 import torch
 
-from .device import autocast
+from skspeckle.nn.device import autocast
 
 __all__ = ["predict_batched"]
 
@@ -34,7 +34,7 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64, precisio
         module.to(device).eval()
         with torch.inference_mode(), autocast(torch.device(device), precision):
             for start in range(0, len(X), batch_size):
-                batch = X[start:start + batch_size]
+                batch = X[start : start + batch_size]
                 if not batch.flags.writeable:  # torch warns on sharing read-only memory
                     batch = batch.copy()
                 batch = torch.as_tensor(batch, device=device)

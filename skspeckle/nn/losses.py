@@ -3,7 +3,7 @@
 import torch
 from torch.nn import functional as F
 
-from .mining import mine_triplets, pairwise_squared_distances
+from skspeckle.nn.mining import mine_triplets, pairwise_squared_distances
 
 __all__ = ["TripletBatchLoss", "gather_rows", "triplet_loss"]
 
@@ -106,8 +106,14 @@ class TripletBatchLoss:
     def _loss(self, embeddings, labels, groups, generator):
         with torch.no_grad():
             distances = pairwise_squared_distances(embeddings.detach())
-            a, p, n = mine_triplets(distances, labels, groups, strategy=self.strategy,
-                                    margin=self.margin, generator=generator)
+            a, p, n = mine_triplets(
+                distances,
+                labels,
+                groups,
+                strategy=self.strategy,
+                margin=self.margin,
+                generator=generator,
+            )
         loss, active = triplet_loss(embeddings, a, p, n, self.margin)
         # "weight" makes the training loop average the loss over triplets, not batches.
         return loss, {"active_fraction": active, "n_triplets": a.numel(), "weight": a.numel()}

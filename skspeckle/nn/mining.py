@@ -77,8 +77,9 @@ def _random_member(mask, generator):
     return torch.where(mask, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
 
 
-def mine_triplets(distances, labels, groups=None, *, strategy="semihard", margin=0.5,
-                  generator=None):
+def mine_triplets(
+    distances, labels, groups=None, *, strategy="semihard", margin=0.5, generator=None
+):
     """Select (anchor, positive, negative) triplets from a batch.
 
     Parameters
@@ -147,8 +148,9 @@ def mine_triplets(distances, labels, groups=None, *, strategy="semihard", margin
     return anchors, positives, negatives
 
 
-def balanced_batches(labels, groups=None, *, batch_size=64, samples_per_cell=8, n_batches=None,
-                     generator=None):
+def balanced_batches(
+    labels, groups=None, *, batch_size=64, samples_per_cell=8, n_batches=None, generator=None
+):
     """Class-balanced, group-aware batches for triplet training (P classes x K samples).
 
     Each (label, group) *cell* is shuffled and cut into chunks of up to ``samples_per_cell``

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from .device import autocast
+from skspeckle.nn.device import autocast
 
 __all__ = ["train_module", "adam", "shuffled_batches", "sequential_batches"]
 
@@ -39,10 +39,12 @@ def adam(lr):
     loop (1.5-1.8 ms against 5-6 ms for the 2.8 M parameters of the SpeckleNN network on two
     CPU cores, about 5 % of a training step; ``benchmarks/training_speed.py`` records both).
     """
+
     def factory(params):
         params = [p for p in params if p.requires_grad]
         fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
         return torch.optim.Adam(params, lr=lr, fused=fused)
+
     return factory
 
 
@@ -95,10 +97,29 @@ def _take(data, idx, device):
     return tuple(t[idx.to(t.device)].to(device, non_blocking=True) for t in data)
 
 
-def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=64, max_epochs=10,
-                 val_data=None, val_loss_fn=None, val_batches=None, n_iter_no_change=None,
-                 tol=0.0, generator=None, augment=None, batch_sampler=None, device="cpu",
-                 restore_best=True, precision="float32", verbose=0, log=print, name=""):
+def train_module(
+    module,
+    loss_fn,
+    optimizer_factory,
+    train_data,
+    *,
+    batch_size=64,
+    max_epochs=10,
+    val_data=None,
+    val_loss_fn=None,
+    val_batches=None,
+    n_iter_no_change=None,
+    tol=0.0,
+    generator=None,
+    augment=None,
+    batch_sampler=None,
+    device="cpu",
+    restore_best=True,
+    precision="float32",
+    verbose=0,
+    log=print,
+    name="",
+):
     """Train ``module`` for up to ``max_epochs`` epochs and return the per-epoch history.
 
     Parameters
@@ -171,8 +192,10 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
     module.to(device)
     n_train = len(train_data[0])
     if batch_sampler is None:
+
         def batch_sampler(gen):
             return shuffled_batches(n_train, batch_size, gen)
+
     val_loss_fn = loss_fn if val_loss_fn is None else val_loss_fn
     if val_data is not None and val_batches is None:
         val_batches = sequential_batches(len(val_data[0]), batch_size)
@@ -208,8 +231,10 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
                 n_steps += 1
             acc.add(loss, metrics, len(idx))
             if verbose >= 2 and (i + 1) % max(1, len(batches) // 10) == 0:
-                log(f"{prefix}epoch {epoch}: batch {i + 1}/{len(batches)}, "
-                    f"{time.perf_counter() - start:.1f} s elapsed")
+                log(
+                    f"{prefix}epoch {epoch}: batch {i + 1}/{len(batches)}, "
+                    f"{time.perf_counter() - start:.1f} s elapsed"
+                )
         train_seconds = time.perf_counter() - t0
         record = {"epoch": epoch, **acc.result()}
         record["n_steps"] = n_steps
@@ -250,17 +275,22 @@ def train_module(module, loss_fn, optimizer_factory, train_data, *, batch_size=6
 
         if verbose >= 1:
             extra = "".join(
-                f", {k}={record[k]:.3g}" for k in record
+                f", {k}={record[k]:.3g}"
+                for k in record
                 if k.endswith("_per_s") or k == "active_fraction"
             )
             val = f", val_loss={record['val_loss']:.4f}" if val_data is not None else ""
-            log(f"{prefix}epoch {epoch}/{max_epochs}: loss={record['loss']:.4f}{val}{extra}, "
-                f"{seconds:.2f} s (total {time.perf_counter() - start:.1f} s)")
+            log(
+                f"{prefix}epoch {epoch}/{max_epochs}: loss={record['loss']:.4f}{val}{extra}, "
+                f"{seconds:.2f} s (total {time.perf_counter() - start:.1f} s)"
+            )
         if n_iter_no_change is not None and stall >= n_iter_no_change:
             if verbose >= 1:
                 monitored_name = "validation" if val_data is not None else "training"
-                log(f"{prefix}no improvement of the {monitored_name} loss by more than "
-                    f"tol={tol} for {n_iter_no_change} epochs; stopping.")
+                log(
+                    f"{prefix}no improvement of the {monitored_name} loss by more than "
+                    f"tol={tol} for {n_iter_no_change} epochs; stopping."
+                )
             break
 
     if best_state is not None:

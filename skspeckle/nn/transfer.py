@@ -107,8 +107,9 @@ def copy_matching_weights(module, state_dict, *, required=("features.",)):
             elif src is None:
                 missing.append(name)
             else:
-                mismatched.append(f"{name}: source {tuple(src.shape)}, "
-                                  f"destination {tuple(tensor.shape)}")
+                mismatched.append(
+                    f"{name}: source {tuple(src.shape)}, destination {tuple(tensor.shape)}"
+                )
             continue
         updates[name] = src.detach().to(dtype=tensor.dtype)
     if missing or mismatched:
@@ -160,7 +161,7 @@ def trainable_tail(features, freeze):
             f"trainable, but the feature extractor has only {len(convs)}; use an int in "
             f"[0, {len(convs)}], 'features' or None."
         )
-    return leaves[:convs[-freeze]]
+    return leaves[: convs[-freeze]]
 
 
 def _keep_eval(module, args):

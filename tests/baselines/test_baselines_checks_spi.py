@@ -5,12 +5,12 @@ import doctest
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from skspeckle.baselines import dann, pretrained, resnet, shi19, unsupervised
-from skspeckle.baselines.dann import DANNClassifier
-from skspeckle.baselines.pretrained import PretrainedFeatures
-from skspeckle.baselines.resnet import ResNetClassifier
-from skspeckle.baselines.shi19 import Shi19Classifier
-from skspeckle.baselines.unsupervised import SpectralFewShotClassifier
+from skspeckle.baselines import SpectralFewShotClassifier
+from skspeckle.baselines.spi import dann, pca_svc, pretrained, resnet, shi19, spectral
+from skspeckle.baselines.spi.dann import DANNClassifier
+from skspeckle.baselines.spi.pretrained import PretrainedFeatures
+from skspeckle.baselines.spi.resnet import ResNetClassifier
+from skspeckle.baselines.spi.shi19 import Shi19Classifier
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image"),
@@ -22,8 +22,14 @@ _TINY_RESNET = dict(n=1, m=1, widths=(2, 4, 4))
 ESTIMATORS = [
     Shi19Classifier(max_epochs=2, batch_size=32, random_state=0, device="cpu"),
     ResNetClassifier(**_TINY_RESNET, max_epochs=2, batch_size=32, random_state=0, device="cpu"),
-    DANNClassifier(ResNetClassifier(**_TINY_RESNET), domain_hidden_units=4, max_epochs=2,
-                   batch_size=32, random_state=0, device="cpu"),
+    DANNClassifier(
+        ResNetClassifier(**_TINY_RESNET),
+        domain_hidden_units=4,
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+    ),
     PretrainedFeatures(architecture="vgg11", width=1 / 32, random_state=0, device="cpu"),
     SpectralFewShotClassifier(n_clusters=2, n_neighbors=5, random_state=0),
 ]
@@ -57,7 +63,7 @@ def test_param_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
 
 
-@pytest.mark.parametrize("module", [shi19, resnet, pretrained, dann, unsupervised])
+@pytest.mark.parametrize("module", [shi19, resnet, pretrained, dann, pca_svc, spectral])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0

@@ -7,8 +7,8 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skspeckle.baselines.dann import DANNClassifier
-from skspeckle.baselines.resnet import ResNetClassifier
+from skspeckle.baselines.spi.dann import DANNClassifier
+from skspeckle.baselines.spi.resnet import ResNetClassifier
 
 KW = dict(domain_hidden_units=8, batch_size=32, random_state=0, device="cpu")
 
@@ -56,7 +56,9 @@ def test_seed_and_pickle(domains):
 
 def test_x_target_shape_errors(domains):
     X, y, X_t, _ = domains
-    with pytest.raises(ValueError, match=r"X_target must be unlabelled frames like X.*\(n_target, 24, 24\)"):
+    with pytest.raises(
+        ValueError, match=r"X_target must be unlabelled frames like X.*\(n_target, 24, 24\)"
+    ):
         _dann(max_epochs=1).fit(X, y, X_target=X_t[:, :12])
     with pytest.raises(ValueError, match="X_target must be unlabelled frames"):
         _dann(max_epochs=1).fit(X, y, X_target=X_t[0])

@@ -9,9 +9,9 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skspeckle.baselines.pretrained import PretrainedFeatures
-from skspeckle.baselines.resnet import ResNetClassifier
-from skspeckle.nn.baseline_networks import VGGFeatures
+from skspeckle.baselines.spi.pretrained import PretrainedFeatures
+from skspeckle.baselines.spi.resnet import ResNetClassifier
+from skspeckle.nn.networks.spi import VGGFeatures
 
 SMALL = dict(architecture="vgg11", width=1 / 16, device="cpu")
 
@@ -53,8 +53,9 @@ def test_wrong_architecture_lists_mismatches(data, weights_file):
 
 def test_features_of_a_fitted_network_feed_a_linear_classifier(data):
     X, y = data
-    source = ResNetClassifier(1, 1, widths=(8, 16, 16), max_epochs=10, batch_size=32,
-                              random_state=0, device="cpu").fit(X[::2], y[::2])
+    source = ResNetClassifier(
+        1, 1, widths=(8, 16, 16), max_epochs=10, batch_size=32, random_state=0, device="cpu"
+    ).fit(X[::2], y[::2])
     features = PretrainedFeatures(FrozenEstimator(source), device="cpu")
     assert features.fit_transform(X).shape == (len(X), 16)
     pipe = make_pipeline(features, StandardScaler(), LogisticRegression(max_iter=500))

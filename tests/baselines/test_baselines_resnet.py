@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from skspeckle.baselines.resnet import ResNetClassifier
-from skspeckle.nn.networks import n_parameters
+from skspeckle.baselines.spi.resnet import ResNetClassifier
+from skspeckle.nn.networks.speckle_net import n_parameters
 
 
 @pytest.fixture(scope="module")
@@ -19,16 +19,21 @@ def frames(three_class_patterns):
 
 def test_learns_three_classes(frames):
     X_train, X_test, y_train, y_test = frames
-    clf = ResNetClassifier(1, 1, widths=(8, 16, 16), max_epochs=15, batch_size=32,
-                           random_state=0, device="cpu").fit(X_train, y_train)
+    clf = ResNetClassifier(
+        1, 1, widths=(8, 16, 16), max_epochs=15, batch_size=32, random_state=0, device="cpu"
+    ).fit(X_train, y_train)
     assert clf.score(X_test, y_test) > 0.6  # chance: 1/3
     assert clf.predict_proba(X_test).shape == (len(X_test), 3)
 
 
 def test_depth_follows_n_and_m(frames):
     X_train, _, y_train, _ = frames
-    sizes = [n_parameters(ResNetClassifier(n, m, max_epochs=0, device="cpu")
-                          .fit(X_train, y_train).module_) for n, m in [(1, 1), (2, 1), (2, 2)]]
+    sizes = [
+        n_parameters(
+            ResNetClassifier(n, m, max_epochs=0, device="cpu").fit(X_train, y_train).module_
+        )
+        for n, m in [(1, 1), (2, 1), (2, 2)]
+    ]
     assert sizes[0] < sizes[1] < sizes[2]
 
 

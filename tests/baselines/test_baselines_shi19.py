@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
-from skspeckle.baselines.shi19 import Shi19Classifier
+from skspeckle.baselines.spi.shi19 import Shi19Classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*validation_fraction=.* cannot hold")
 
@@ -20,8 +20,14 @@ def frames(three_class_patterns):
 
 
 def _fit(X, y, **kw):
-    params = dict(positive_label="single-hit", max_epochs=25, learning_rate=1e-2,
-                  batch_size=32, random_state=0, device="cpu")
+    params = dict(
+        positive_label="single-hit",
+        max_epochs=25,
+        learning_rate=1e-2,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+    )
     return Shi19Classifier(**{**params, **kw}).fit(X, y)
 
 

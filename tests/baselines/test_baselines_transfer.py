@@ -7,8 +7,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 
-from skspeckle.baselines.resnet import ResNetClassifier
-from skspeckle.baselines.shi19 import Shi19Classifier
+from skspeckle.baselines.spi.resnet import ResNetClassifier
+from skspeckle.baselines.spi.shi19 import Shi19Classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*validation_fraction=.* cannot hold")
 
@@ -39,17 +39,24 @@ def _same(a, b):
 def test_frozen_base_stays_bit_identical_and_head_trains(data, source):
     X, y = data
     keep = y != "multi-hit"  # a new task with 2 classes: the head is rebuilt
-    tuned = ResNetClassifier(1, 1, max_epochs=2, init_from=source, freeze="features",
-                             **KW).fit(X[keep], y[keep])
+    tuned = ResNetClassifier(1, 1, max_epochs=2, init_from=source, freeze="features", **KW).fit(
+        X[keep], y[keep]
+    )
     assert all(_same(_features(source), _features(tuned)).values())
     assert tuned.module_.network.head[2].weight.shape[0] == 2
 
 
 def test_partial_unfreezing_changes_only_the_tail(data, source):
     X, y = data
-    tuned = ResNetClassifier(1, 1, max_epochs=2, init_from=source, freeze=2,
-                             random_state=1, **{k: v for k, v in KW.items()
-                                                if k != "random_state"}).fit(X, y)
+    tuned = ResNetClassifier(
+        1,
+        1,
+        max_epochs=2,
+        init_from=source,
+        freeze=2,
+        random_state=1,
+        **{k: v for k, v in KW.items() if k != "random_state"},
+    ).fit(X, y)
     same = _same(_features(source), _features(tuned))
     assert same["0.weight"] and same["3.conv1.weight"]  # stem and first block frozen
     assert not same["4.conv1.weight"] and not same["4.conv2.weight"]  # last two convs train
@@ -68,8 +75,9 @@ def test_init_from_a_weights_file(tmp_path, data, source):
 def test_incompatible_source_lists_the_mismatches(data, source):
     X, y = data
     with pytest.raises(ValueError, match="shape mismatch: features.0.weight"):
-        ResNetClassifier(1, 1, max_epochs=0, init_from=source,
-                         **{**KW, "widths": (2, 8, 8)}).fit(X, y)
+        ResNetClassifier(1, 1, max_epochs=0, init_from=source, **{**KW, "widths": (2, 8, 8)}).fit(
+            X, y
+        )
     with pytest.raises(ValueError, match="missing from the source"):
         Shi19Classifier("single-hit", max_epochs=0, init_from=source).fit(X, y)
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
-from skspeckle.baselines.unsupervised import SpectralFewShotClassifier, make_pca_svc
+from skspeckle.baselines import SpectralFewShotClassifier, make_pca_svc
 
 pytestmark = pytest.mark.filterwarnings("ignore:Graph is not fully connected")
 

@@ -9,22 +9,29 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from skspeckle.baselines.hit_finder import HitFinderCNN
-from skspeckle.baselines.intensity import PeakCountClassifier, TotalIntensityClassifier
-from skspeckle.baselines.row_wise import CNN1DClassifier, RowWiseDecomposition
-from skspeckle.datasets.cbf import read_cbf
-from skspeckle.datasets.sfx import make_sfx_frames
+from skspeckle.baselines import PeakCountClassifier, TotalIntensityClassifier
+from skspeckle.baselines.sfx.hit_finder import HitFinderCNN
+from skspeckle.baselines.sfx.row_wise import CNN1DClassifier, RowWiseDecomposition
+from skspeckle.io.cbf import read_cbf
+from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
 
-ESTIMATOR = HitFinderCNN(crop=None, max_epochs=1, batch_size=64, validation_fraction=0,
-                         random_state=0, device="cpu")
-_MINIBATCH = ("stochastic mini-batch training: a repeated frame changes the shuffled batches, "
-              "so weights 2 and a duplicate differ slightly")
+ESTIMATOR = HitFinderCNN(
+    crop=None, max_epochs=1, batch_size=64, validation_fraction=0, random_state=0, device="cpu"
+)
+_MINIBATCH = (
+    "stochastic mini-batch training: a repeated frame changes the shuffled batches, "
+    "so weights 2 and a duplicate differ slightly"
+)
 
 
-@parametrize_with_checks([ESTIMATOR], expected_failed_checks=lambda est: {
-    "check_sample_weight_equivalence_on_dense_data": _MINIBATCH})
+@parametrize_with_checks(
+    [ESTIMATOR],
+    expected_failed_checks=lambda est: {
+        "check_sample_weight_equivalence_on_dense_data": _MINIBATCH
+    },
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -55,8 +62,10 @@ def test_learns_hits(sfx_task, fitted):
 
 def test_random_state(sfx_task):
     (X, y), _ = sfx_task
-    a, b, c = (HitFinderCNN(crop=32, max_epochs=1, random_state=s, device="cpu").fit(X, y)
-               for s in (1, 1, 2))
+    a, b, c = (
+        HitFinderCNN(crop=32, max_epochs=1, random_state=s, device="cpu").fit(X, y)
+        for s in (1, 1, 2)
+    )
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
 
@@ -66,8 +75,9 @@ def test_fine_tunes_frozen_base_across_datasets(sfx_task, fitted):
     kw = dict(dataset="mfx-rayonix", shape=(72, 72), class_weights={"hit": 1, "miss": 1})
     X2, y2 = make_sfx_frames(100, random_state=2, **kw)
     Xt2, yt2 = make_sfx_frames(160, random_state=3, **kw)
-    tuned = HitFinderCNN(crop=64, init_from=fitted, freeze="features", max_epochs=10,
-                         random_state=0, device="cpu").fit(X2, y2)
+    tuned = HitFinderCNN(
+        crop=64, init_from=fitted, freeze="features", max_epochs=10, random_state=0, device="cpu"
+    ).fit(X2, y2)
     for name, p in fitted.module_.network.features.state_dict().items():
         assert torch_equal(p, tuned.module_.network.features.state_dict()[name]), name
     assert balanced_accuracy_score(yt2, tuned.predict(Xt2)) > 0.6
@@ -77,9 +87,10 @@ def torch_equal(a, b):
     return bool((a == b).all())
 
 
-@pytest.mark.parametrize("crop, match", [(200, "larger than the frames"),
-                                         ((64, 300), "larger than the frames"),
-                                         (0, "positive")])
+@pytest.mark.parametrize(
+    "crop, match",
+    [(200, "larger than the frames"), ((64, 300), "larger than the frames"), (0, "positive")],
+)
 def test_bad_crop(crop, match):
     X, y = make_sfx_frames(8, shape=(128, 128), random_state=0)
     with pytest.raises(ValueError, match=match):
@@ -91,8 +102,21 @@ def test_wrong_ndim():
         HitFinderCNN(max_epochs=1).fit(np.zeros((2, 3, 4, 5)), [0, 1])
 
 
-CBF_FILES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "..",
-                                          "shared", "data", "real_frames", "sfx_cbf", "*.cbf")))
+CBF_FILES = sorted(
+    glob.glob(
+        os.path.join(
+            os.path.dirname(__file__),
+            "..",
+            "..",
+            "..",
+            "shared",
+            "data",
+            "real_frames",
+            "sfx_cbf",
+            "*.cbf",
+        )
+    )
+)
 
 
 @pytest.mark.skipif(not CBF_FILES, reason="shared SFX CBF frames not available")
@@ -104,13 +128,18 @@ def test_hit_finders_run_on_real_cbf_frames(sfx_task, fitted):
     for path in CBF_FILES:
         frame = read_cbf(path)
         h, w = frame.shape
-        frames.append(frame[(h - 72) // 2:(h + 72) // 2, (w - 72) // 2:(w + 72) // 2])
+        frames.append(frame[(h - 72) // 2 : (h + 72) // 2, (w - 72) // 2 : (w + 72) // 2])
     R = np.stack(frames)
     assert R.shape == (5, 72, 72)
-    models = [fitted, TotalIntensityClassifier().fit(X, y), PeakCountClassifier().fit(X, y),
-              RowWiseDecomposition()]
+    models = [
+        fitted,
+        TotalIntensityClassifier().fit(X, y),
+        PeakCountClassifier().fit(X, y),
+        RowWiseDecomposition(),
+    ]
     rwd_clf = CNN1DClassifier(max_epochs=2, random_state=0, device="cpu").fit(
-        models[-1].fit_transform(X), y)
+        models[-1].fit_transform(X), y
+    )
     outputs = {type(m).__name__: m.predict(R) for m in models[:-1]}
     outputs["RWD+CNN1D"] = rwd_clf.predict(models[-1].transform(R))
     for name, pred in outputs.items():

@@ -7,13 +7,13 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from skspeckle.baselines.intensity import (
+from skspeckle.baselines import (
     PeakCountClassifier,
     TotalIntensityClassifier,
     count_peaks,
     find_peaks,
 )
-from skspeckle.datasets.sfx import make_sfx_frames
+from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
 
@@ -83,11 +83,14 @@ def sfx_task():
     return make_sfx_frames(150, random_state=0, **kw), make_sfx_frames(150, random_state=1, **kw)
 
 
-@pytest.mark.parametrize("clf, minimum", [
-    (TotalIntensityClassifier(), 0.45),
-    (PeakCountClassifier(), 0.7),
-    (PeakCountClassifier(thresholds=(4, 10)), 0.6),
-])
+@pytest.mark.parametrize(
+    "clf, minimum",
+    [
+        (TotalIntensityClassifier(), 0.45),
+        (PeakCountClassifier(), 0.7),
+        (PeakCountClassifier(thresholds=(4, 10)), 0.6),
+    ],
+)
 def test_learns_better_than_chance(sfx_task, clf, minimum):
     (X, y), (Xt, yt) = sfx_task
     clf.fit(X, y)

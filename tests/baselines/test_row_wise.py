@@ -8,20 +8,23 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from skspeckle.baselines.row_wise import CNN1DClassifier, RowWiseDecomposition
-from skspeckle.datasets.sfx import make_sfx_frames
+from skspeckle.baselines.sfx.row_wise import CNN1DClassifier, RowWiseDecomposition
+from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
 
 ESTIMATORS = [
     RowWiseDecomposition(),
-    CNN1DClassifier(max_epochs=1, batch_size=64, validation_fraction=0, random_state=0,
-                    device="cpu"),
+    CNN1DClassifier(
+        max_epochs=1, batch_size=64, validation_fraction=0, random_state=0, device="cpu"
+    ),
 ]
 
 
-_MINIBATCH = ("stochastic mini-batch training: a repeated frame changes the shuffled batches "
-              "and the validation split, so weights 2 and a duplicate differ slightly")
+_MINIBATCH = (
+    "stochastic mini-batch training: a repeated frame changes the shuffled batches "
+    "and the validation split, so weights 2 and a duplicate differ slightly"
+)
 
 
 def _expected_failed_checks(estimator):
@@ -41,12 +44,10 @@ def test_param_validation(estimator):
 
 
 def test_rwd_exact_values():
-    X = np.array([[[1, 5, 2, 0],
-                   [7, 7, 7, 7],
-                   [-3, 4, 0, 1]],
-                  [[0, 0, 0, 9],
-                   [2, 1, 0, 3],
-                   [5, 5, 6, 5]]], dtype=np.float32)
+    X = np.array(
+        [[[1, 5, 2, 0], [7, 7, 7, 7], [-3, 4, 0, 1]], [[0, 0, 0, 9], [2, 1, 0, 3], [5, 5, 6, 5]]],
+        dtype=np.float32,
+    )
     out = RowWiseDecomposition().fit(X).transform(X)
     np.testing.assert_array_equal(out, [[5, 0, 7], [9, 3, 1]])
     # Flattened input with its image shape gives the same profiles.
@@ -71,8 +72,9 @@ def sfx_task():
 
 def test_pipeline_learns_hits(sfx_task):
     (X, y), (Xt, yt) = sfx_task
-    pipe = make_pipeline(RowWiseDecomposition(),
-                         CNN1DClassifier(max_epochs=25, random_state=0, device="cpu"))
+    pipe = make_pipeline(
+        RowWiseDecomposition(), CNN1DClassifier(max_epochs=25, random_state=0, device="cpu")
+    )
     score = balanced_accuracy_score(yt, pipe.fit(X, y).predict(Xt))
     assert score > 0.75  # chance is 0.5
     clone = pickle.loads(pickle.dumps(pipe))

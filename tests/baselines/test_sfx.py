@@ -6,11 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from skspeckle.datasets.cbf import read_cbf
-from skspeckle.datasets.sfx import SFX_DATASETS, make_sfx_frames
+from skspeckle.io.cbf import read_cbf
+from skspeckle.simulation.sfx import SFX_DATASETS, make_sfx_frames
 
-CBF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
-                       "real_frames", "sfx_cbf")
+CBF_DIR = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared", "data", "real_frames", "sfx_cbf"
+)
 CBF_FILES = sorted(glob.glob(os.path.join(CBF_DIR, "*.cbf")))
 needs_cbf = pytest.mark.skipif(not CBF_FILES, reason="shared SFX CBF frames not available")
 
@@ -47,8 +48,10 @@ def _ring_radius(X):
 
 
 def test_datasets_differ_as_documented():
-    frames = {ds: make_sfx_frames(40, dataset=ds, class_weights={"miss": 1}, random_state=0)[0]
-              for ds in SFX_DATASETS}
+    frames = {
+        ds: make_sfx_frames(40, dataset=ds, class_weights={"miss": 1}, random_state=0)[0]
+        for ds in SFX_DATASETS
+    }
     # Background level: the Rayonix preset's thick jet and the MPCCD's faint background.
     assert frames["mfx-rayonix"].mean() > frames["cxi-cspad"].mean() > frames["sacla-mpccd"].mean()
     # Geometry: panel gaps are zero columns; the monolithic Rayonix has none off the beam stop.
@@ -63,20 +66,27 @@ def test_datasets_differ_as_documented():
 def test_class_weights_and_overrides():
     _, y = make_sfx_frames(50, class_weights={"hit": 1, "miss": 1}, random_state=0)
     assert set(y) == {"hit", "miss"}
-    X, _ = make_sfx_frames(5, shape=(32, 48), params={"background": 0.0, "water_ring": 0.0,
-                                                       "hot_pixels": 0.0},
-                           class_weights={"miss": 1}, random_state=0)
+    X, _ = make_sfx_frames(
+        5,
+        shape=(32, 48),
+        params={"background": 0.0, "water_ring": 0.0, "hot_pixels": 0.0},
+        class_weights={"miss": 1},
+        random_state=0,
+    )
     assert X.shape == (5, 32, 48)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(dataset="nope"), "Unknown dataset"),
-    (dict(params={"bogus": 1}), "Unknown parameter"),
-    (dict(class_weights={"single-hit": 1}), "Unknown class"),
-    (dict(class_weights={"hit": 0}), "not all zero"),
-    (dict(shape=(4, 4)), "at least"),
-    (dict(n_frames=0), "positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dataset="nope"), "Unknown dataset"),
+        (dict(params={"bogus": 1}), "Unknown parameter"),
+        (dict(class_weights={"single-hit": 1}), "Unknown class"),
+        (dict(class_weights={"hit": 0}), "not all zero"),
+        (dict(shape=(4, 4)), "at least"),
+        (dict(n_frames=0), "positive"),
+    ],
+)
 def test_generator_errors(kwargs, match):
     kwargs = {"n_frames": 5, **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -108,8 +118,9 @@ def test_read_cbf_fill_value_marks_bad_pixels(tmp_path):
     # Rewrite the Rayonix undefined value so that zero pixels (outside the active area)
     # count as undefined, and check that they are filled.
     raw = open([p for p in CBF_FILES if "rayonix" in p][0], "rb").read()
-    patched = raw.replace(b"_array_intensities.undefined_value -1",
-                          b"_array_intensities.undefined_value 0")
+    patched = raw.replace(
+        b"_array_intensities.undefined_value -1", b"_array_intensities.undefined_value 0"
+    )
     path = tmp_path / "patched.cbf"
     path.write_bytes(patched)
     frame, mask = read_cbf(path, fill_value=np.nan, return_mask=True)

@@ -61,7 +61,8 @@ def test_triplet_loss_on_cpu_avoids_the_atomic_index_backward():
 def test_triplet_loss_gradient_is_bitwise_repeatable_on_several_threads():
     anchors, positives, negatives = _scattered_triplets()
     embeddings = torch.nn.functional.normalize(
-        torch.randn(64, 128, generator=torch.Generator().manual_seed(1)), dim=1)
+        torch.randn(64, 128, generator=torch.Generator().manual_seed(1)), dim=1
+    )
     previous = torch.get_num_threads()
     torch.set_num_threads(N_THREADS)
     try:
@@ -95,9 +96,15 @@ _FIT_IN_A_FRESH_PROCESS = textwrap.dedent(f"""
 
 def test_fit_gives_identical_weights_in_separate_processes_on_several_threads():
     # Both at once: the wall time of one fit, and the threads race as they would on a busy host.
-    children = [subprocess.Popen([sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(2)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     digests = []
     for child in children:
         out, err = child.communicate(timeout=120)

@@ -34,7 +34,10 @@ def test_triplet_batch_loss_reports_metrics():
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     x = torch.randn(6, 2, 2)
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
-    loss, metrics = TripletBatchLoss(0.5, "all")(lambda t: torch.nn.functional.normalize(net(t)),
-                                                 (x, labels))
-    assert metrics["n_triplets"] == 6 * 2 * 3 // 1 // 1 and metrics["weight"] == metrics["n_triplets"]
+    loss, metrics = TripletBatchLoss(0.5, "all")(
+        lambda t: torch.nn.functional.normalize(net(t)), (x, labels)
+    )
+    assert (
+        metrics["n_triplets"] == 6 * 2 * 3 // 1 // 1 and metrics["weight"] == metrics["n_triplets"]
+    )
     assert 0 <= float(metrics["active_fraction"]) <= 1 and loss.requires_grad

@@ -17,8 +17,10 @@ def test_pairwise_squared_distances_matches_brute_force():
     g = torch.Generator().manual_seed(0)
     e = torch.randn(7, 5, generator=g, dtype=torch.float64)
     d = pairwise_squared_distances(e)
-    brute = torch.tensor([[float(((e[i] - e[j]) ** 2).sum()) for j in range(7)] for i in range(7)],
-                         dtype=torch.float64)
+    brute = torch.tensor(
+        [[float(((e[i] - e[j]) ** 2).sum()) for j in range(7)] for i in range(7)],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(d, brute)
     assert torch.all(d.diagonal() == 0) and torch.all(d >= 0)
     assert torch.equal(d, d.T)
@@ -54,7 +56,8 @@ def _case(data):
     groups = torch.tensor(data.draw(st.lists(st.integers(0, 2), min_size=b, max_size=b)))
     seed = data.draw(st.integers(0, 2**31 - 1))
     emb = torch.nn.functional.normalize(
-        torch.randn(b, 3, generator=torch.Generator().manual_seed(seed)), dim=1)
+        torch.randn(b, 3, generator=torch.Generator().manual_seed(seed)), dim=1
+    )
     margin = data.draw(st.floats(0.01, 4.0))
     return labels, groups, emb, margin, seed
 
@@ -64,12 +67,21 @@ def _case(data):
 def test_semihard_mining_returns_valid_triplets(data):
     labels, groups, emb, margin, seed = _case(data)
     d = pairwise_squared_distances(emb)
-    a, p, n = mine_triplets(d, labels, groups, strategy="semihard", margin=margin,
-                            generator=torch.Generator().manual_seed(seed))
+    a, p, n = mine_triplets(
+        d,
+        labels,
+        groups,
+        strategy="semihard",
+        margin=margin,
+        generator=torch.Generator().manual_seed(seed),
+    )
     _check_valid(a, p, n, labels, groups)
     # Exactly one triplet per (anchor, positive) pair that has a negative in the batch.
-    expected = {(i, j) for i, j in itertools.permutations(range(len(labels)), 2)
-                if labels[i] == labels[j] and groups[i] == groups[j] and (labels != labels[i]).any()}
+    expected = {
+        (i, j)
+        for i, j in itertools.permutations(range(len(labels)), 2)
+        if labels[i] == labels[j] and groups[i] == groups[j] and (labels != labels[i]).any()
+    }
     assert set(zip(a.tolist(), p.tolist())) == expected and len(a) == len(expected)
     for i, j, k in zip(a.tolist(), p.tolist(), n.tolist()):
         negs = [m for m in range(len(labels)) if labels[m] != labels[i]]
@@ -89,8 +101,14 @@ def test_semihard_mining_returns_valid_triplets(data):
 def test_other_strategies_return_valid_triplets(data, strategy):
     labels, groups, emb, margin, seed = _case(data)
     d = pairwise_squared_distances(emb)
-    a, p, n = mine_triplets(d, labels, groups, strategy=strategy, margin=margin,
-                            generator=torch.Generator().manual_seed(seed))
+    a, p, n = mine_triplets(
+        d,
+        labels,
+        groups,
+        strategy=strategy,
+        margin=margin,
+        generator=torch.Generator().manual_seed(seed),
+    )
     _check_valid(a, p, n, labels, groups)
     if strategy == "hard":
         for i, k in zip(a.tolist(), n.tolist()):
@@ -99,7 +117,8 @@ def test_other_strategies_return_valid_triplets(data, strategy):
         n_expected = sum(
             int((labels != labels[i]).sum())
             for i, j in itertools.permutations(range(len(labels)), 2)
-            if labels[i] == labels[j] and groups[i] == groups[j])
+            if labels[i] == labels[j] and groups[i] == groups[j]
+        )
         assert len(a) == n_expected
 
 
@@ -111,8 +130,13 @@ def test_semihard_picks_random_semihard_negative():
     d = torch.maximum(d, d.T)
     picks = set()
     for seed in range(40):
-        a, p, n = mine_triplets(d, labels, strategy="semihard", margin=0.5,
-                                generator=torch.Generator().manual_seed(seed))
+        a, p, n = mine_triplets(
+            d,
+            labels,
+            strategy="semihard",
+            margin=0.5,
+            generator=torch.Generator().manual_seed(seed),
+        )
         picks.add(int(n[(a == 0) & (p == 1)]))
     assert picks == {3, 4}
 
@@ -133,8 +157,10 @@ def test_semihard_fallbacks():
 
 def test_mining_single_class_or_no_positive_gives_no_triplets():
     d = torch.rand(4, 4)
-    for labels, groups in [(torch.zeros(4, dtype=torch.long), None),
-                           (torch.tensor([0, 0, 1, 1]), torch.arange(4))]:
+    for labels, groups in [
+        (torch.zeros(4, dtype=torch.long), None),
+        (torch.tensor([0, 0, 1, 1]), torch.arange(4)),
+    ]:
         for strategy in ("semihard", "hard", "random", "all"):
             a, p, n = mine_triplets(d, labels, groups, strategy=strategy)
             assert a.numel() == p.numel() == n.numel() == 0
@@ -158,8 +184,13 @@ def test_balanced_batches_are_balanced_group_aware_and_unique():
         assert abs(int(counts[0]) - int(counts[1])) <= 1  # ... and the others share the rest
         a, p = positive_pairs(labels[b], groups[b])
         assert len(a) > 0
-    again = balanced_batches(labels, groups, batch_size=24, samples_per_cell=4,
-                             generator=torch.Generator().manual_seed(0))
+    again = balanced_batches(
+        labels,
+        groups,
+        batch_size=24,
+        samples_per_cell=4,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert all(torch.equal(x, y) for x, y in zip(batches, again))
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skspeckle.nn.networks import (
+from skspeckle.nn.networks.speckle_net import (
     MIN_FRAME_SIZE,
     EmbeddingModel,
     InputScaling,

@@ -24,8 +24,15 @@ def _fit(**kwargs):
     torch.manual_seed(0)
     module = torch.nn.Linear(3, 1)
     x, y = _regression()
-    history = train_module(module, _mse, lambda p: torch.optim.Adam(p, lr=0.05), (x, y),
-                           batch_size=16, generator=torch.Generator().manual_seed(0), **kwargs)
+    history = train_module(
+        module,
+        _mse,
+        lambda p: torch.optim.Adam(p, lr=0.05),
+        (x, y),
+        batch_size=16,
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    )
     return module, history
 
 
@@ -34,8 +41,18 @@ def test_loss_decreases_and_history_contents():
     assert len(history) == 20
     assert history[-1]["loss"] < 0.1 * history[0]["loss"]
     h = history[0]
-    for key in ("epoch", "loss", "val_loss", "n_steps", "n_samples", "seconds", "samples_per_s",
-                "n_seen", "seen_per_s", "best"):
+    for key in (
+        "epoch",
+        "loss",
+        "val_loss",
+        "n_steps",
+        "n_samples",
+        "seconds",
+        "samples_per_s",
+        "n_seen",
+        "seen_per_s",
+        "best",
+    ):
         assert key in h
     assert h["epoch"] == 1 and h["n_steps"] == 4 and h["n_samples"] == 64 and h["n_seen"] == 64
     assert math.isnan(h["val_loss"])
@@ -80,8 +97,14 @@ def test_step_skipped_without_gradient():
     module = torch.nn.Linear(3, 1)
     before = module.weight.detach().clone()
     x, y = _regression()
-    history = train_module(module, lambda m, b, g: torch.zeros(()), lambda p: torch.optim.Adam(p),
-                           (x, y), max_epochs=2, n_iter_no_change=1)
+    history = train_module(
+        module,
+        lambda m, b, g: torch.zeros(()),
+        lambda p: torch.optim.Adam(p),
+        (x, y),
+        max_epochs=2,
+        n_iter_no_change=1,
+    )
     assert torch.equal(module.weight, before)
     assert history[0]["n_steps"] == 0 and len(history) == 2  # stalls after epoch 2
 
@@ -129,11 +152,20 @@ def test_mixed_precision_training_runs_the_loss_in_16_bit_and_learns(precision):
     x, y = _regression()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "precision='float16' on the CPU", UserWarning)
-        history = train_module(module, mse, adam(0.05), (x, y), batch_size=16, max_epochs=30,
-                               val_data=(x, y), generator=torch.Generator().manual_seed(0),
-                               precision=precision)
+        history = train_module(
+            module,
+            mse,
+            adam(0.05),
+            (x, y),
+            batch_size=16,
+            max_epochs=30,
+            val_data=(x, y),
+            generator=torch.Generator().manual_seed(0),
+            precision=precision,
+        )
     assert set(seen) == {getattr(torch, precision)}
     assert module.weight.dtype == torch.float32
     assert history[-1]["loss"] < 0.1 * history[0]["loss"]  # float16 loss scaling works too
-    torch.testing.assert_close(module.weight.detach().squeeze(), torch.tensor([1.0, -2.0, 0.5]),
-                               atol=0.1, rtol=0)
+    torch.testing.assert_close(
+        module.weight.detach().squeeze(), torch.tensor([1.0, -2.0, 0.5]), atol=0.1, rtol=0
+    )

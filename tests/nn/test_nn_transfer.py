@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from skspeckle.nn.baseline_networks import Shi19Net, SPIResNet
+from skspeckle.nn.networks.spi import Shi19Net, SPIResNet
 from skspeckle.nn.transfer import (
     copy_matching_weights,
     frozen,
@@ -32,8 +32,11 @@ def test_copy_lists_every_mismatch_and_copies_nothing():
     before = {k: v.clone() for k, v in dst.state_dict().items()}
     state = src.state_dict()
     del state["features.0.weight"]
-    with pytest.raises(ValueError, match=r"missing from the source: features\.0\.weight.*"
-                                         r"shape mismatch: features\.4\.conv1\.weight"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing from the source: features\.0\.weight.*"
+        r"shape mismatch: features\.4\.conv1\.weight",
+    ):
         copy_matching_weights(dst, state)
     assert all(torch.equal(before[k], v) for k, v in dst.state_dict().items())
 

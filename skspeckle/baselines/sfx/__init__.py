@@ -1,0 +1,1 @@
+"""Baselines of serial-crystallography (SFX) hit finding."""

@@ -1,0 +1,1 @@
+"""Baselines of single-particle-imaging hit classification."""

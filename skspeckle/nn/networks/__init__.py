@@ -1,0 +1,1 @@
+"""Plain PyTorch networks: SpeckleNN, the SPI baselines and the SFX hit finders."""

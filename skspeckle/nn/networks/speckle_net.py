@@ -1,0 +1,223 @@
+"""Embedding networks and the per-image input scaling in front of them.
+
+The default network is the SpeckleNN embedding model (Wang et al., SpeckleNN, Sec. III A and
+Fig. 2): two 5x5 convolutions (1 -> 32 -> 64 channels, stride 1, no padding), each followed by
+an activation, batch normalisation and 2x2 max-pooling; then two fully connected layers
+(-> 512 -> ``n_components``) and an L2 normalisation, so that every speckle pattern lands on
+the unit hypersphere and squared distances lie in [0, 4].
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "SpeckleNet",
+    "InputScaling",
+    "L2Normalize",
+    "EmbeddingModel",
+    "scale_frames",
+    "speckle_net",
+    "MIN_FRAME_SIZE",
+    "n_parameters",
+    "flat_size",
+]
+
+#: Smallest frame side the SpeckleNN network accepts: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool
+#: need ((s - 4) // 2 - 4) // 2 >= 1, i.e. s >= 16. Smaller frames are zero-padded to it.
+MIN_FRAME_SIZE = 16
+
+_EPS = 1e-6
+
+
+def _activation(name, n_channels):
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return nn.PReLU(num_parameters=n_channels)
+    raise ValueError(f"activation must be 'relu' or 'prelu'; got {name!r}.")
+
+
+def _conv_out(size):
+    """Side length after conv5 -> pool2 -> conv5 -> pool2 (no padding, floor pooling)."""
+    return ((size - 4) // 2 - 4) // 2
+
+
+class SpeckleNet(nn.Module):
+    """The SpeckleNN embedding network for frames of a given size.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W)`` of the frames. Frames smaller than :data:`MIN_FRAME_SIZE` (16) in a
+        dimension are zero-padded symmetrically up to 16 inside :meth:`forward` (after the
+        input scaling, so the padding is the per-image mean when the input is standardised);
+        this lets the network run on thumbnails and 1 x F strips.
+    n_components : int, default=128
+        Size of the embedding (the paper uses 128).
+    activation : {"relu", "prelu"}, default="relu"
+        Non-linearity after each convolution and between the two fully connected layers.
+        The paper uses ReLU; the reference code also tried PReLU.
+    hidden : int, default=512
+        Width of the first fully connected layer.
+    init : {"default", "paper"}, default="default"
+        ``"default"`` keeps PyTorch's Kaiming-uniform initialisation, which is scaled to each
+        layer's fan-in. ``"paper"`` draws every weight from N(0, 0.2) and zeroes the biases
+        (SpeckleNN Sec. III D); with ~5,000 inputs to the first fully connected layer that
+        makes pre-activations ~15x larger than the inputs, which the final L2 normalisation
+        hides in the forward pass but which trains more slowly and less reliably.
+
+    Notes
+    -----
+    Input: float32 tensor ``(B, H, W)`` or ``(B, 1, H, W)``. Output: float32 ``(B,
+    n_components)`` rows of unit L2 norm. Layer order follows the paper: conv -> activation ->
+    batch norm -> max pool.
+    """
+
+    def __init__(
+        self, image_shape, n_components=128, *, activation="relu", hidden=512, init="default"
+    ):
+        super().__init__()
+        h, w = (int(s) for s in image_shape)
+        if h < 1 or w < 1:
+            raise ValueError(f"image_shape must be positive; got {tuple(image_shape)}.")
+        self.image_shape = (h, w)
+        ph, pw = max(h, MIN_FRAME_SIZE), max(w, MIN_FRAME_SIZE)
+        # (left, right, top, bottom) for F.pad; zero when the frame is large enough.
+        self.padding = (
+            (pw - w) // 2,
+            pw - w - (pw - w) // 2,
+            (ph - h) // 2,
+            ph - h - (ph - h) // 2,
+        )
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=5),
+            _activation(activation, 32),
+            nn.BatchNorm2d(32),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, kernel_size=5),
+            _activation(activation, 64),
+            nn.BatchNorm2d(64),
+            nn.MaxPool2d(2),
+        )
+        self.n_flat = 64 * _conv_out(ph) * _conv_out(pw)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(self.n_flat, hidden),
+            _activation(activation, 1),
+            nn.Linear(hidden, n_components),
+        )
+        if init == "paper":
+            for module in self.modules():
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.init.normal_(module.weight, mean=0.0, std=0.2)
+                    nn.init.zeros_(module.bias)
+        elif init != "default":
+            raise ValueError(f"init must be 'default' or 'paper'; got {init!r}.")
+
+    def forward(self, x):
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if any(self.padding):
+            x = F.pad(x, self.padding)
+        return F.normalize(self.head(self.features(x)), dim=1)
+
+
+def speckle_net(image_shape, n_components=128, **kwargs):
+    """Factory for :class:`SpeckleNet`, with the ``network=`` signature of the estimators."""
+    return SpeckleNet(image_shape, n_components, **kwargs)
+
+
+SCALINGS = ("log1p", "log1p-standardize", "standardize", None)
+
+
+def scale_frames(x, method="log1p"):
+    """Input scaling of a batch of photon frames.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, H, W), float32
+        Photon counts (or ADU).
+    method : {"log1p", "log1p-standardize", "standardize"} or None
+        ``"log1p"``: clip negative values (dark-subtraction noise) to 0 and take
+        ``log(1 + x)``. The logarithm compresses the orders of magnitude between the centre
+        and the edge of a speckle pattern so that the high-q speckles carry weight, and keeps
+        the absolute photon count, which tells multi hits (n particles scatter n² times more
+        at low q) from single hits. ``"log1p-standardize"``: the same, then each image
+        standardised to zero mean and unit variance, which makes the embedding independent
+        of the pulse fluence at the price of that information. ``"standardize"``: only the
+        per-image standardisation (frames scaled upstream). ``None``: identity. A constant
+        image (e.g. an empty frame) standardises to all zeros.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, H, W), float32
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``.
+    """
+    if method not in SCALINGS:
+        raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
+    if method is None:
+        return x
+    if method.startswith("log1p"):
+        x = torch.log1p(torch.clamp(x, min=0.0))
+    if method == "log1p":
+        return x
+    dims = tuple(range(1, x.ndim))
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True, unbiased=False)
+    return (x - mean) / torch.clamp(std, min=_EPS)
+
+
+class InputScaling(nn.Module):
+    """:func:`scale_frames` as a module (no parameters)."""
+
+    def __init__(self, method="log1p"):
+        super().__init__()
+        if method not in SCALINGS:
+            raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
+        self.method = method
+
+    def forward(self, x):
+        return scale_frames(x, self.method)
+
+    def extra_repr(self):
+        return f"method={self.method!r}"
+
+
+class L2Normalize(nn.Module):
+    """Scale each row to unit L2 norm (idempotent), in float32: under mixed precision the
+    16-bit rows of a network would otherwise come out with norms off by up to 0.4 %."""
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            return F.normalize(x.flatten(1).float(), dim=1)
+
+
+class EmbeddingModel(nn.Sequential):
+    """Raw frames ``(B, H, W)`` -> input scaling -> ``network`` -> unit vectors.
+
+    This is what the estimators store as ``module_``: it maps raw photon frames straight to
+    embeddings, so it can be used on its own (e.g. in an online veto pipeline).
+    """
+
+    def __init__(self, network, normalize="log1p"):
+        super().__init__(InputScaling(normalize), network, L2Normalize())
+
+    @property
+    def network(self):
+        return self[1]
+
+
+def n_parameters(module):
+    """Number of trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def flat_size(image_shape):
+    """Length of the flattened convolutional features of :class:`SpeckleNet`."""
+    h, w = (max(int(s), MIN_FRAME_SIZE) for s in image_shape)
+    return 64 * _conv_out(h) * _conv_out(w)

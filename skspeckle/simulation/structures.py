@@ -1,0 +1,215 @@
+"""Macromolecular structures (PDB / mmCIF) as the input of the speckle-pattern simulator.
+
+A structure is reduced to what X-ray scattering at low resolution needs: the positions of its
+atoms and their atomic numbers. Files are read with gemmi; the package bundles a few Protein
+Data Bank entries of 1e4-1e5 atoms (the size range of the SpeckleNN paper, Sec. IV.A.1).
+"""
+
+import csv
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import gemmi
+import numpy as np
+
+__all__ = ["Structure", "load_structure", "list_structures"]
+
+# The bundled entries are package data of skspeckle.datasets (datasets/data/MANIFEST.tsv).
+_DATA_DIR = Path(__file__).parents[1] / "datasets" / "data"
+_MANIFEST = _DATA_DIR / "MANIFEST.tsv"
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """Atoms of one particle, centred on their electron-weighted centre.
+
+    Build it with :func:`load_structure`, or directly from arrays (e.g. a coarse-grained or
+    synthetic model).
+
+    Parameters
+    ----------
+    id : str
+        Identifier, used as the group label of the simulated patterns (e.g. ``"1bxn"``).
+    positions : array-like of shape (n_atoms, 3)
+        Atom positions in Å. They are shifted so that the electron-weighted centre (weights:
+        atomic numbers) is at the origin.
+    atomic_numbers : array-like of int of shape (n_atoms,)
+        Atomic number Z of each atom (1..118).
+    title : str, default=""
+        Free-text description (the entry's title for PDB files).
+    source : str, default=""
+        Where the atoms came from (a file path).
+
+    Attributes
+    ----------
+    n_atoms : int
+    elements : ndarray of str of shape (n_atoms,)
+        Element symbols.
+    n_electrons : int
+        Sum of Z: the forward-scattering amplitude ``|F(0)|`` in electrons.
+    radius_of_gyration : float
+        Electron-weighted radius of gyration in Å, ``sqrt(sum Z_i |r_i|^2 / sum Z_i)``. This is
+        the radius that the Guinier law ``I(q) = I(0) exp(-(2 pi q Rg)^2 / 3)`` measures
+        (q = 2 sin(theta) / lambda in Å^-1; Guinier & Fournet, Small-Angle Scattering of
+        X-rays, 1955).
+    max_radius : float
+        Largest distance of an atom from the centre, in Å (half the bounding-sphere diameter).
+
+    Raises
+    ------
+    ValueError
+        If the arrays have inconsistent or invalid shapes or values.
+    """
+
+    id: str
+    positions: np.ndarray
+    atomic_numbers: np.ndarray
+    title: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        pos = np.asarray(self.positions, dtype=np.float64)
+        z = np.asarray(self.atomic_numbers)
+        if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
+            raise ValueError(
+                f"positions must have shape (n_atoms, 3) with n_atoms >= 1, got {pos.shape}."
+            )
+        if z.shape != (len(pos),) or not np.issubdtype(z.dtype, np.integer):
+            raise ValueError(
+                f"atomic_numbers must be integers of shape ({len(pos)},), got "
+                f"{z.dtype} of shape {z.shape}."
+            )
+        if z.min() < 1 or z.max() > 118:
+            raise ValueError("atomic_numbers must lie in 1..118 (unknown elements removed).")
+        if not np.isfinite(pos).all():
+            raise ValueError("positions contain NaN or infinite coordinates.")
+        z = z.astype(np.int64)
+        pos = pos - np.average(pos, axis=0, weights=z)
+        pos.flags.writeable = False
+        z.flags.writeable = False
+        object.__setattr__(self, "positions", pos)
+        object.__setattr__(self, "atomic_numbers", z)
+
+    @property
+    def n_atoms(self):
+        return len(self.positions)
+
+    @property
+    def elements(self):
+        return np.array([gemmi.Element(int(z)).name for z in self.atomic_numbers])
+
+    @property
+    def n_electrons(self):
+        return int(self.atomic_numbers.sum())
+
+    @cached_property
+    def radius_of_gyration(self):
+        r2 = np.einsum("ij,ij->i", self.positions, self.positions)
+        return float(np.sqrt(np.average(r2, weights=self.atomic_numbers)))
+
+    @cached_property
+    def max_radius(self):
+        return float(np.sqrt(np.einsum("ij,ij->i", self.positions, self.positions).max()))
+
+    def __repr__(self):
+        return (
+            f"Structure(id={self.id!r}, n_atoms={self.n_atoms}, "
+            f"radius_of_gyration={self.radius_of_gyration:.1f} Å)"
+        )
+
+
+def _bundled_files():
+    # Bundled files are named <id>.pdb.gz or <id>.cif.gz.
+    return {p.name.split(".")[0].lower(): p for p in _DATA_DIR.glob("*.gz")}
+
+
+def load_structure(path_or_id):
+    """Read a structure from a PDB or mmCIF file, or a bundled entry by its id.
+
+    The file is read with gemmi (plain or gzip-compressed). What is kept is the particle
+    that would fly through the X-ray beam, as deposited:
+
+    - model 1 only (NMR and multi-model files carry alternative models, not copies);
+    - waters removed (crystal or modelled solvent; the particle is in vacuum in SPI);
+    - hydrogens (and deuteriums) removed, since most entries have none and including them
+      for some would make structures inconsistent; their 1 electron each is < 1 % of ``|F|``;
+    - the first alternative conformation of each atom kept; occupancies and B-factors are
+      ignored (one static copy of the molecule);
+    - atoms of unknown element dropped;
+    - ligands, ions and nucleic acids kept.
+
+    Biological assemblies are not generated: the deposited model 1 is the particle.
+
+    Parameters
+    ----------
+    path_or_id : str or os.PathLike or Structure
+        A bundled id (see :func:`list_structures`, case-insensitive), or the path of a
+        ``.pdb``, ``.ent``, ``.cif`` or ``.mmcif`` file, optionally ``.gz``-compressed. A
+        :class:`Structure` is returned unchanged.
+
+    Returns
+    -------
+    structure : Structure
+        Atoms centred on their electron-weighted centre. ``id`` is the bundled id, or the file
+        name up to its first dot.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the argument is neither a bundled id nor an existing file.
+    ValueError
+        If the file holds no atoms after the clean-up above.
+    """
+    if isinstance(path_or_id, Structure):
+        return path_or_id
+    bundled = _bundled_files()
+    key = str(path_or_id).lower()
+    if isinstance(path_or_id, str) and key in bundled:
+        path, sid = bundled[key], key
+    else:
+        path = Path(os.fspath(path_or_id))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path_or_id!r} is neither a bundled structure id nor an existing file. "
+                f"Bundled ids: {', '.join(sorted(bundled))}; or pass the path of a PDB/mmCIF "
+                "file."
+            )
+        sid = path.name.split(".")[0]
+    st = gemmi.read_structure(str(path))
+    title = st.info["_struct.title"] if "_struct.title" in st.info else ""
+    while len(st) > 1:
+        del st[len(st) - 1]
+    st.remove_alternative_conformations()
+    st.remove_hydrogens()
+    st.remove_waters()
+    atoms = [a for chain in st[0] for res in chain for a in res if a.element.atomic_number > 0]
+    if not atoms:
+        raise ValueError(f"{path} has no atoms left after removing waters and hydrogens.")
+    positions = np.array([a.pos.tolist() for a in atoms])
+    z = np.array([a.element.atomic_number for a in atoms], dtype=np.int64)
+    return Structure(sid, positions, z, title=title.strip(" '\""), source=str(path))
+
+
+def list_structures():
+    """The structures bundled with the package.
+
+    Returns
+    -------
+    entries : list of dict
+        One dict per structure, sorted by id, with keys ``id`` (str, accepted by
+        :func:`load_structure`), ``n_atoms`` (int, after the clean-up of
+        :func:`load_structure`), ``n_electrons`` (int), ``radius_of_gyration`` (float, Å,
+        electron-weighted), ``max_radius`` (float, Å), ``file`` (str, the bundled file name),
+        ``method`` (str, experimental method of the entry), ``title`` (str) and ``source``
+        (str, the PDB entry and where this copy was obtained).
+    """
+    with open(_MANIFEST, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for row in rows:
+        for key in ("n_atoms", "n_electrons"):
+            row[key] = int(row[key])
+        for key in ("radius_of_gyration", "max_radius"):
+            row[key] = float(row[key])
+    return sorted(rows, key=lambda r: r["id"])

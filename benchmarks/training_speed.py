@@ -56,13 +56,14 @@ import torch
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.nn.device import resolve_device
+from skspeckle.nn.distances import pairwise_squared_distances
 from skspeckle.nn.losses import TripletBatchLoss, triplet_loss
 from skspeckle.nn.mining import (
     balanced_batches,
     mine_triplets,
-    pairwise_squared_distances,
 )
-from skspeckle.nn.networks.speckle_net import EmbeddingModel, speckle_net
+from skspeckle.nn.networks.layers import EmbeddingModel
+from skspeckle.nn.networks.speckle_net import speckle_net
 from skspeckle.nn.training import adam, train_module
 
 NAME = "training_speed"

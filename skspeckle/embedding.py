@@ -20,7 +20,8 @@ from skspeckle.nn.device import PRECISIONS, resolve_device, torch_seeded
 from skspeckle.nn.inference import predict_batched
 from skspeckle.nn.losses import TripletBatchLoss
 from skspeckle.nn.mining import MINING_STRATEGIES, balanced_batches
-from skspeckle.nn.networks.speckle_net import EmbeddingModel, speckle_net
+from skspeckle.nn.networks.layers import EmbeddingModel
+from skspeckle.nn.networks.speckle_net import speckle_net
 from skspeckle.nn.training import adam, train_module
 from skspeckle.nn.transfer import copy_matching_weights, frozen, source_state_dict, trainable_tail
 from skspeckle.utils._images import validate_images
@@ -97,7 +98,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Non-linearity of the default network (ReLU in the paper).
     normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p"
         Input scaling, part of ``module_``
-        (see :func:`skspeckle.nn.networks.speckle_net.scale_frames`).
+        (see :func:`skspeckle.nn.scaling.scale_frames`).
         ``"log1p"``: negative values (dark-subtraction noise) clipped to 0, then
         ``log(1 + counts)``. Photon counts fall by orders of magnitude from the beam centre
         to the detector edge; the logarithm keeps the faint high-q speckles visible while
@@ -174,7 +175,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained :class:`~skspeckle.nn.networks.speckle_net.EmbeddingModel` (input scaling,
+        The trained :class:`~skspeckle.nn.networks.layers.EmbeddingModel` (input scaling,
         network, L2 normalisation), on the CPU, in eval mode. It maps raw frames ``(B, H, W)`` to
         embeddings.
     classes_ : ndarray of shape (n_classes,)

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from skspeckle.nn.device import resolve_device, torch_seeded
 from skspeckle.nn.inference import predict_batched
-from skspeckle.nn.networks.spi import ClassifierModel
+from skspeckle.nn.networks.layers import ClassifierModel
 from skspeckle.nn.training import adam, train_module
 from skspeckle.nn.transfer import (
     copy_matching_weights,
@@ -109,7 +109,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         the product is rescaled to mean 1 over the frames.
     normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p"
         Input scaling, part of ``module_``
-        (see :func:`skspeckle.nn.networks.speckle_net.scale_frames`).
+        (see :func:`skspeckle.nn.scaling.scale_frames`).
     init_from : None, str, os.PathLike or fitted estimator, default=None
         Initial weights of the network (transfer learning). A fitted estimator of this
         package with a network of the same architecture (e.g. trained on simulated frames),
@@ -145,7 +145,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels; for binary problems ``classes_[1]`` is the positive class.
-    module_ : skspeckle.nn.networks.spi.ClassifierModel
+    module_ : skspeckle.nn.networks.layers.ClassifierModel
         Input scaling and the trained network (``module_.network``, with ``.features`` and
         ``.head``), on the CPU in eval mode; maps raw frames to logits.
     history_ : list of dict

@@ -3,7 +3,8 @@
 import torch
 from torch.nn import functional as F
 
-from skspeckle.nn.mining import mine_triplets, pairwise_squared_distances
+from skspeckle.nn.distances import pairwise_squared_distances
+from skspeckle.nn.mining import mine_triplets
 
 __all__ = ["TripletBatchLoss", "gather_rows", "triplet_loss"]
 

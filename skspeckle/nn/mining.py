@@ -14,7 +14,6 @@ from collections import deque
 import torch
 
 __all__ = [
-    "pairwise_squared_distances",
     "positive_pairs",
     "mine_triplets",
     "balanced_batches",
@@ -22,26 +21,6 @@ __all__ = [
 ]
 
 MINING_STRATEGIES = ("semihard", "hard", "random", "all")
-
-
-def pairwise_squared_distances(embeddings):
-    """Squared Euclidean distances between all rows of ``embeddings``.
-
-    Parameters
-    ----------
-    embeddings : torch.Tensor of shape (B, d)
-
-    Returns
-    -------
-    torch.Tensor of shape (B, B)
-        ``D[i, j] = ||e_i - e_j||^2``, clamped at 0 against round-off, exactly symmetric
-        with a zero diagonal. Differentiable.
-    """
-    sq = embeddings.pow(2).sum(dim=1)
-    gram = embeddings @ embeddings.T
-    d = torch.clamp(sq[:, None] + sq[None, :] - 2.0 * gram, min=0.0)
-    d = 0.5 * (d + d.T)  # exactly symmetric despite the matmul's round-off
-    return d * (1.0 - torch.eye(d.shape[0], dtype=d.dtype, device=d.device))
 
 
 def _masks(labels, groups):
@@ -86,7 +65,8 @@ def mine_triplets(
     ----------
     distances : torch.Tensor of shape (B, B)
         Squared distances between the batch embeddings (see
-        :func:`pairwise_squared_distances`); detach it first, mining needs no gradient.
+        :func:`skspeckle.nn.distances.pairwise_squared_distances`); detach it first, mining
+        needs no gradient.
     labels : torch.Tensor of shape (B,), integer
     groups : torch.Tensor of shape (B,), integer, or None
         Sample ids. Anchor and positive must share label and group; the negative only needs

@@ -7,7 +7,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from skspeckle.baselines.spi.resnet import ResNetClassifier
-from skspeckle.nn.networks.speckle_net import n_parameters
+from skspeckle.nn.networks.layers import n_parameters
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,8 @@
 import pytest
 import torch
 
-from skspeckle.nn.networks.speckle_net import (
-    MIN_FRAME_SIZE,
-    EmbeddingModel,
-    InputScaling,
-    SpeckleNet,
-    flat_size,
-    scale_frames,
-    speckle_net,
-)
+from skspeckle.nn.networks.layers import EmbeddingModel, pad_to
+from skspeckle.nn.networks.speckle_net import MIN_FRAME_SIZE, SpeckleNet, flat_size, speckle_net
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 10), (3, 3), (15, 16), (16, 16), (17, 23), (48, 48)])
@@ -44,26 +37,18 @@ def test_paper_init_and_bad_options():
         SpeckleNet((16, 16), activation="tanh")
 
 
-def test_scale_frames():
-    x = torch.tensor([[[0.0, 1.0], [3.0, -2.0]], [[5.0, 5.0], [5.0, 5.0]]])
-    log = torch.log1p(torch.tensor([0.0, 1.0, 3.0, 0.0]))
-    torch.testing.assert_close(scale_frames(x, "log1p")[0].flatten(), log)
-    out = scale_frames(x, "log1p-standardize")
-    torch.testing.assert_close(out[0].flatten(), (log - log.mean()) / log.std(unbiased=False))
-    assert torch.all(out[1] == 0)  # constant frame -> zeros
-    # fluence invariance of the standardisation
-    y = torch.rand(2, 5, 5)
-    torch.testing.assert_close(scale_frames(7 * y, "standardize"), scale_frames(y, "standardize"))
-    assert scale_frames(x, None) is x
-    with pytest.raises(ValueError):
-        scale_frames(x, "minmax")
-    with pytest.raises(ValueError):
-        InputScaling("minmax")
-
-
 def test_embedding_model_normalises_any_network():
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(9, 5))
     model = EmbeddingModel(net, normalize="log1p")
     out = model(torch.rand(4, 3, 3) * 100)
     torch.testing.assert_close(out.norm(dim=1), torch.ones(4))
     assert model.network is net
+
+
+def test_pad_to_pads_trailing_dimensions_symmetrically_odd_pixel_last():
+    x = torch.ones(2, 1, 3, 20)
+    out = pad_to(x, (6, 6))
+    assert out.shape == (2, 1, 6, 20)
+    assert out[0, 0, :, 0].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    assert pad_to(x, (3, 20)) is x
+    assert pad_to(torch.ones(2, 5), (8,)).shape == (2, 8)  # 1-D profiles

@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from skspeckle.baselines._classifier import NeuralNetClassifier, weighted_cross_entropy
 from skspeckle.baselines.spi.resnet import ResNetClassifier
 from skspeckle.nn.gradient_reversal import dann_lambda
-from skspeckle.nn.networks.spi import DomainHead, capture_features
+from skspeckle.nn.networks.layers import capture_features
+from skspeckle.nn.networks.spi import DomainHead
 from skspeckle.nn.training import adam, shuffled_batches, train_module
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import Interval, fit_context
@@ -111,7 +112,7 @@ class DANNClassifier(NeuralNetClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    module_ : skspeckle.nn.networks.spi.ClassifierModel
+    module_ : skspeckle.nn.networks.layers.ClassifierModel
         Input scaling, base and label head: raw frames to class logits.
     domain_head_ : skspeckle.nn.networks.spi.DomainHead
         The trained domain classifier on the base's features (logit of "target").

@@ -18,8 +18,9 @@ from torch import nn
 
 from skspeckle.nn.device import resolve_device, torch_seeded
 from skspeckle.nn.inference import predict_batched
-from skspeckle.nn.networks.speckle_net import InputScaling
-from skspeckle.nn.networks.spi import VGG_CONFIGS, NetworkFeatures, VGGFeatures
+from skspeckle.nn.networks.layers import NetworkFeatures
+from skspeckle.nn.networks.spi import VGG_CONFIGS, VGGFeatures
+from skspeckle.nn.scaling import InputScaling
 from skspeckle.nn.transfer import copy_matching_weights, load_state_dict_file, source_state_dict
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
@@ -69,7 +70,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         the maps (size-dependent: 4 x 4 x 512 = 8192 features for the paper's VGG16 on 128 x
         128 crops).
     normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p-standardize"
-        Input scaling before VGG (see :func:`skspeckle.nn.networks.speckle_net.scale_frames`); the
+        Input scaling before VGG (see :func:`skspeckle.nn.scaling.scale_frames`); the
         per-image standardisation brings the frames to the zero-mean, unit-variance range of
         ImageNet-normalised inputs. The frame is repeated on VGG's three colour channels.
     batch_size : int, default=64

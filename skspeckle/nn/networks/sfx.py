@@ -10,7 +10,8 @@ Both map the scaled input to logits and expose ``.features`` (convolutional) and
 """
 
 from torch import nn
-from torch.nn import functional as F
+
+from skspeckle.nn.networks.layers import pad_to
 
 __all__ = ["HitFinderNet", "RowProfileNet", "HIT_FINDER_MIN_SIZE", "ROW_PROFILE_MIN_LENGTH"]
 
@@ -19,15 +20,6 @@ __all__ = ["HitFinderNet", "RowProfileNet", "HIT_FINDER_MIN_SIZE", "ROW_PROFILE_
 HIT_FINDER_MIN_SIZE = 61
 #: Shortest profile the 1-D network accepts (three 2x poolings); shorter ones are zero-padded.
 ROW_PROFILE_MIN_LENGTH = 8
-
-
-def _pad_to(x, sizes):
-    """Zero-pad the trailing dimensions of ``x`` symmetrically up to ``sizes``."""
-    pad = []
-    for have, want in zip(reversed(x.shape[-len(sizes) :]), reversed(sizes)):
-        extra = max(0, want - have)
-        pad += [extra // 2, extra - extra // 2]
-    return F.pad(x, pad) if any(pad) else x
 
 
 class HitFinderNet(nn.Module):
@@ -77,7 +69,7 @@ class HitFinderNet(nn.Module):
         )
 
     def forward(self, x):
-        x = _pad_to(x, self.input_shape).unsqueeze(1)
+        x = pad_to(x, self.input_shape).unsqueeze(1)
         return self.head(self.features(x))
 
 
@@ -122,5 +114,5 @@ class RowProfileNet(nn.Module):
         )
 
     def forward(self, x):
-        x = _pad_to(x, (self.length,)).unsqueeze(1)
+        x = pad_to(x, (self.length,)).unsqueeze(1)
         return self.head(self.features(x))

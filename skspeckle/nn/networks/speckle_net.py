@@ -1,33 +1,28 @@
-"""Embedding networks and the per-image input scaling in front of them.
+"""The SpeckleNN embedding network, the default ``network`` of the embedder.
 
-The default network is the SpeckleNN embedding model (Wang et al., SpeckleNN, Sec. III A and
-Fig. 2): two 5x5 convolutions (1 -> 32 -> 64 channels, stride 1, no padding), each followed by
-an activation, batch normalisation and 2x2 max-pooling; then two fully connected layers
-(-> 512 -> ``n_components``) and an L2 normalisation, so that every speckle pattern lands on
-the unit hypersphere and squared distances lie in [0, 4].
+The SpeckleNN embedding model (Wang et al., SpeckleNN, Sec. III A and Fig. 2): two 5x5
+convolutions (1 -> 32 -> 64 channels, stride 1, no padding), each followed by an activation,
+batch normalisation and 2x2 max-pooling; then two fully connected layers (-> 512 ->
+``n_components``) and an L2 normalisation, so that every speckle pattern lands on the unit
+hypersphere and squared distances lie in [0, 4]. The input scaling in front of it and the
+model wrapper the estimators store are in :mod:`skspeckle.nn.scaling` and
+:mod:`skspeckle.nn.networks.layers`.
+
+>>> import torch
+>>> net = speckle_net((20, 20), n_components=8)
+>>> out = net(torch.rand(3, 20, 20))
+>>> tuple(out.shape), round(float(out.norm(dim=1).min()), 4)
+((3, 8), 1.0)
 """
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = [
-    "SpeckleNet",
-    "InputScaling",
-    "L2Normalize",
-    "EmbeddingModel",
-    "scale_frames",
-    "speckle_net",
-    "MIN_FRAME_SIZE",
-    "n_parameters",
-    "flat_size",
-]
+__all__ = ["SpeckleNet", "speckle_net", "MIN_FRAME_SIZE", "flat_size"]
 
 #: Smallest frame side the SpeckleNN network accepts: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool
 #: need ((s - 4) // 2 - 4) // 2 >= 1, i.e. s >= 16. Smaller frames are zero-padded to it.
 MIN_FRAME_SIZE = 16
-
-_EPS = 1e-6
 
 
 def _activation(name, n_channels):
@@ -126,95 +121,6 @@ class SpeckleNet(nn.Module):
 def speckle_net(image_shape, n_components=128, **kwargs):
     """Factory for :class:`SpeckleNet`, with the ``network=`` signature of the estimators."""
     return SpeckleNet(image_shape, n_components, **kwargs)
-
-
-SCALINGS = ("log1p", "log1p-standardize", "standardize", None)
-
-
-def scale_frames(x, method="log1p"):
-    """Input scaling of a batch of photon frames.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (B, H, W), float32
-        Photon counts (or ADU).
-    method : {"log1p", "log1p-standardize", "standardize"} or None
-        ``"log1p"``: clip negative values (dark-subtraction noise) to 0 and take
-        ``log(1 + x)``. The logarithm compresses the orders of magnitude between the centre
-        and the edge of a speckle pattern so that the high-q speckles carry weight, and keeps
-        the absolute photon count, which tells multi hits (n particles scatter n² times more
-        at low q) from single hits. ``"log1p-standardize"``: the same, then each image
-        standardised to zero mean and unit variance, which makes the embedding independent
-        of the pulse fluence at the price of that information. ``"standardize"``: only the
-        per-image standardisation (frames scaled upstream). ``None``: identity. A constant
-        image (e.g. an empty frame) standardises to all zeros.
-
-    Returns
-    -------
-    torch.Tensor of shape (B, H, W), float32
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``method``.
-    """
-    if method not in SCALINGS:
-        raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
-    if method is None:
-        return x
-    if method.startswith("log1p"):
-        x = torch.log1p(torch.clamp(x, min=0.0))
-    if method == "log1p":
-        return x
-    dims = tuple(range(1, x.ndim))
-    mean = x.mean(dim=dims, keepdim=True)
-    std = x.std(dim=dims, keepdim=True, unbiased=False)
-    return (x - mean) / torch.clamp(std, min=_EPS)
-
-
-class InputScaling(nn.Module):
-    """:func:`scale_frames` as a module (no parameters)."""
-
-    def __init__(self, method="log1p"):
-        super().__init__()
-        if method not in SCALINGS:
-            raise ValueError(f"normalize must be one of {SCALINGS}; got {method!r}.")
-        self.method = method
-
-    def forward(self, x):
-        return scale_frames(x, self.method)
-
-    def extra_repr(self):
-        return f"method={self.method!r}"
-
-
-class L2Normalize(nn.Module):
-    """Scale each row to unit L2 norm (idempotent), in float32: under mixed precision the
-    16-bit rows of a network would otherwise come out with norms off by up to 0.4 %."""
-
-    def forward(self, x):
-        with torch.autocast(x.device.type, enabled=False):
-            return F.normalize(x.flatten(1).float(), dim=1)
-
-
-class EmbeddingModel(nn.Sequential):
-    """Raw frames ``(B, H, W)`` -> input scaling -> ``network`` -> unit vectors.
-
-    This is what the estimators store as ``module_``: it maps raw photon frames straight to
-    embeddings, so it can be used on its own (e.g. in an online veto pipeline).
-    """
-
-    def __init__(self, network, normalize="log1p"):
-        super().__init__(InputScaling(normalize), network, L2Normalize())
-
-    @property
-    def network(self):
-        return self[1]
-
-
-def n_parameters(module):
-    """Number of trainable parameters of ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def flat_size(image_shape):

@@ -3,71 +3,19 @@
 Every classifier network maps the scaled frames, a float32 tensor ``(B, H, W)``, to logits
 ``(B, n_outputs)`` and exposes a convolutional feature extractor ``.features`` and a ``.head``,
 so that :mod:`skspeckle.nn.transfer` can copy and freeze the features and
-:func:`capture_features` can read them.
+:func:`~skspeckle.nn.networks.layers.capture_features` can read them. The model wrapper the
+classifiers store (:class:`~skspeckle.nn.networks.layers.ClassifierModel`) and the feature
+readers are in :mod:`skspeckle.nn.networks.layers`.
 """
-
-import contextlib
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from skspeckle.nn.gradient_reversal import GradientReversal
-from skspeckle.nn.networks.speckle_net import InputScaling
+from skspeckle.nn.networks.layers import pad_to, pool_features
 
-__all__ = [
-    "ClassifierModel",
-    "Shi19Net",
-    "SPIResNet",
-    "ResidualBlock",
-    "VGGFeatures",
-    "VGG_CONFIGS",
-    "DomainHead",
-    "capture_features",
-    "NetworkFeatures",
-    "pool_features",
-    "pad_to",
-]
-
-
-def pad_to(x, min_size):
-    """Zero-pad ``(B, C, H, W)`` symmetrically so that H and W are at least ``min_size``."""
-    h, w = x.shape[-2:]
-    ph, pw = max(0, min_size - h), max(0, min_size - w)
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
-
-
-class ClassifierModel(nn.Sequential):
-    """Raw frames -> input scaling -> ``network`` -> logits ``(B, n_outputs)``.
-
-    What the classifier estimators store as ``module_``; ``.network`` is the CNN with
-    ``.features`` and ``.head``.
-    """
-
-    def __init__(self, network, normalize="log1p"):
-        super().__init__(InputScaling(normalize), network)
-
-    @property
-    def network(self):
-        return self[1]
-
-
-@contextlib.contextmanager
-def capture_features(network):
-    """Record the output of ``network.features`` during forward passes inside the block.
-
-    Yields a list to which each forward pass appends the feature tensor; this reads the
-    features of any network without knowing the input handling (padding, channel axis) its
-    ``forward`` does before them.
-    """
-    captured = []
-    handle = network.features.register_forward_hook(lambda m, args, out: captured.append(out))
-    try:
-        yield captured
-    finally:
-        handle.remove()
+__all__ = ["Shi19Net", "SPIResNet", "ResidualBlock", "VGGFeatures", "VGG_CONFIGS", "DomainHead"]
 
 
 class Shi19Net(nn.Module):
@@ -116,7 +64,7 @@ class Shi19Net(nn.Module):
         )
 
     def forward(self, x):
-        return self.head(self.features(pad_to(x.unsqueeze(1), self.MIN_SIZE)))
+        return self.head(self.features(pad_to(x.unsqueeze(1), (self.MIN_SIZE, self.MIN_SIZE))))
 
 
 class ResidualBlock(nn.Module):
@@ -185,7 +133,7 @@ class SPIResNet(nn.Module):
         )
 
     def forward(self, x):
-        return self.head(self.features(pad_to(x.unsqueeze(1), self.MIN_SIZE)))
+        return self.head(self.features(pad_to(x.unsqueeze(1), (self.MIN_SIZE, self.MIN_SIZE))))
 
 
 #: Convolution widths of torchvision's VGG configurations; "M" is a 2x2 max pool.
@@ -261,23 +209,13 @@ class VGGFeatures(nn.Module):
         self.n_blocks, self.pooling = n_blocks, pooling
 
     def forward(self, x):
-        x = pad_to(x.unsqueeze(1), self.MIN_SIZE).expand(-1, 3, -1, -1)
+        x = pad_to(x.unsqueeze(1), (self.MIN_SIZE, self.MIN_SIZE)).expand(-1, 3, -1, -1)
         taps, outs = set(self.block_ends[-self.n_blocks :]), []
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in taps:
                 outs.append(pool_features(x, self.pooling))
         return torch.cat(outs, dim=1)
-
-
-def pool_features(x, pooling):
-    """``(B, C, ...)`` feature maps to ``(B, C)`` by global ``"avg"`` / ``"max"`` pooling, or
-    to ``(B, C * ...)`` by flattening (None)."""
-    if x.ndim > 2 and pooling == "avg":
-        return x.flatten(2).mean(dim=2)
-    if x.ndim > 2 and pooling == "max":
-        return x.flatten(2).amax(dim=2)
-    return x.flatten(1)
 
 
 class DomainHead(nn.Module):
@@ -293,23 +231,3 @@ class DomainHead(nn.Module):
 
     def forward(self, features):
         return self.layers(self.reversal(features))[:, 0]
-
-
-class NetworkFeatures(nn.Module):
-    """The ``.features`` output of a trained model's network, pooled.
-
-    ``model`` maps raw frames to its own output (e.g. a
-    :class:`ClassifierModel` or :class:`~skspeckle.nn.networks.speckle_net.EmbeddingModel`,
-    input scaling
-    included); this module runs it and returns what its ``model.network.features`` produced,
-    passed through :func:`pool_features`.
-    """
-
-    def __init__(self, model, pooling="avg"):
-        super().__init__()
-        self.model, self.pooling = model, pooling
-
-    def forward(self, x):
-        with capture_features(self.model.network) as captured:
-            self.model(x)
-        return pool_features(captured[-1], self.pooling)

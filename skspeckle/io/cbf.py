@@ -75,9 +75,9 @@ def read_cbf(path, *, fill_value=0.0, return_mask=False):
     Notes
     -----
     The five real SFX frames of the project's shared data (four LCLS CXI CSPAD frames of
-    thermolysin, one LCLS MFX Rayonix MX340 frame) all use ``x-CBF_PACKED``; decoding one
-    takes a few seconds (the packing predicts each pixel from its decoded neighbours, a
-    sequential recurrence evaluated in Python).
+    thermolysin, one LCLS MFX Rayonix MX340 frame) all use ``x-CBF_PACKED``, whose decoding
+    is slow (the packing predicts each pixel from its decoded neighbours, a sequential
+    recurrence evaluated in Python; timing in docs/results.md).
 
     To bring frames of different detectors to a common shape for a classifier, crop or bin
     them, e.g. a centre crop as in Ke et al. (2018) / Li (2018, 350 x 350 around the beam)::
@@ -91,8 +91,19 @@ def read_cbf(path, *, fill_value=0.0, return_mask=False):
 
     Examples
     --------
+    A small ``x-CBF_BYTE_OFFSET`` frame written with :mod:`fabio`, read back:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fabio.cbfimage import CbfImage
     >>> from skspeckle.io.cbf import read_cbf
-    >>> frame, mask = read_cbf("frame.cbf", return_mask=True)  # doctest: +SKIP
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "frame.cbf")
+    >>> CbfImage(data=np.arange(12, dtype=np.int32).reshape(3, 4)).write(path)
+    >>> frame, mask = read_cbf(path, return_mask=True)
+    >>> frame.shape, frame.dtype, frame[2].tolist(), bool(mask.all())
+    ((3, 4), dtype('float32'), [8.0, 9.0, 10.0, 11.0], True)
+    >>> tmp.cleanup()
     """
     path = os.fspath(path)
     with open(path, "rb") as f:

@@ -140,9 +140,18 @@ class FrameReader:
 
     Examples
     --------
-    >>> with FrameReader("run0091.cxi") as reader:  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skspeckle.io import FrameReader, write_cxi
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = write_cxi(os.path.join(tmp.name, "run.cxi"), np.ones((5, 8, 8)), y=["no-hit"] * 5)
+    >>> with FrameReader(path, chunk_frames=2) as reader:
     ...     for start, frames in reader.iter_chunks():
-    ...         labels = pipe.predict(frames)
+    ...         print(start, frames.shape, frames.dtype)
+    0 (2, 8, 8) float32
+    2 (2, 8, 8) float32
+    4 (1, 8, 8) float32
+    >>> tmp.cleanup()
     """
 
     def __init__(self, path, data_path=None, *, labels_path=None, mask="auto", chunk_frames=None):
@@ -433,9 +442,17 @@ class CXIWriter(Transaction):
 
     Examples
     --------
-    >>> with CXIWriter("sim.cxi", (48, 48)) as writer:  # doctest: +SKIP
-    ...     for X, y, groups in batches:
-    ...         writer.append(X, y, groups)
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skspeckle.io import CXIWriter, read_frames
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "sim.cxi")
+    >>> with CXIWriter(path, (8, 8)) as writer:
+    ...     for batch in range(3):
+    ...         writer.append(np.full((4, 8, 8), batch), ["single-hit"] * 4, ["1n7g"] * 4)
+    >>> read_frames(path).shape
+    (12, 8, 8)
+    >>> tmp.cleanup()
     """
 
     def __init__(

@@ -16,14 +16,14 @@ metal ions near an edge (Mg K 1.30 keV, Zn L 1.0-1.2 keV) hold a negligible shar
 electrons. The FFT is scipy.fft's.
 
 Slices are interpolated trilinearly: 8 grid points per sample instead of the quadratic
-spline's 27, gathered in cache-sized blocks, about 0.1 us per sample against 0.3 us for
-scipy.ndimage.map_coordinates (order 2) on the 2-core test machine. On the grid the FFT gives
+spline's 27, gathered in cache-sized blocks, about three times faster than
+scipy.ndimage.map_coordinates (order 2; timings in docs/results.md). On the grid the FFT gives
 (the particle's box, hence F, sampled 4x finer than the speckle) trilinear interpolation would
 err by up to ~8 % of the intensity, so that grid is first refined 2x: the quadratic B-spline
 through the FFT samples is evaluated at the half-integer points, which is separable and exact
 for the spline (values at ``k + 1/2`` are the means of the neighbouring spline coefficients).
 Trilinear interpolation on the refined grid differs from the spline by ~1 % (relative L2 of
-|F|^2 over a pattern) and by at most 2.5 % of I(0) (tests/datasets/test_datasets_amplitude.py),
+|F|^2 over a pattern) and by at most 2.5 % of I(0) (tests/simulation/test_amplitude.py),
 at 8x the memory: e.g. 0.7 GB for 3jb9 over the full q range of the 172 x 172 detector.
 """
 
@@ -46,7 +46,7 @@ _SPACING_FRACTION = 1 / 3
 _MARGIN = 4
 # Quadratic B-spline: interpolation error of a sphere's intensity < 0.2 % of I(0) at 4x
 # oversampling, where trilinear interpolation errs by ~8 % (measured on the analytic sphere
-# amplitude of tests/datasets/test_datasets_amplitude.py); used to refine the grid 2x.
+# amplitude of tests/simulation/test_amplitude.py); used to refine the grid 2x.
 _SPLINE_ORDER = 2
 # Samples per trilinear gather block: the (block, 8) temporaries stay in the CPU cache, ~1.1x
 # faster than whole-array operations on 2e6 samples (measured on the 2-core test machine).

@@ -18,11 +18,10 @@ photons per pulse, 0.5 um beam radius, 172 x 172 detector at 0.1 m with beam sto
 in the units and geometry of the bundled real PR772 frames.
 
 Cost: the 3-D amplitude is computed once per structure and q range (cached); each pattern is
-then a trilinear interpolation of the amplitude on the detector's pixels (~0.1-0.15 us per
-pixel and particle on the 2-core test machine) plus one Poisson draw per pixel
-(benchmarks/simulator_speed.py). Patterns are made in blocks of 64, each with its own random
-stream, so that ``n_jobs`` can spread one structure's blocks over threads without changing
-the output.
+then a trilinear interpolation of the amplitude on the detector's pixels plus one Poisson
+draw per pixel (rates: benchmarks/simulator_speed.py, docs/results.md). Patterns are made in
+blocks of 64, each with its own random stream, so that ``n_jobs`` can spread one structure's
+blocks over threads without changing the output.
 """
 
 import functools
@@ -410,8 +409,10 @@ def make_speckle_patterns(
     Examples
     --------
     >>> from skspeckle.datasets import make_speckle_patterns
-    >>> X, y, groups = make_speckle_patterns(["1n7g"], n_per_class=2, random_state=0)
-    >>> X.shape, X.dtype, sorted(set(y))
+    >>> X, y, groups = make_speckle_patterns(
+    ...     ["1n7g"], n_per_class=2, cache_dir=False, random_state=0
+    ... )
+    >>> X.shape, X.dtype, sorted(set(y.tolist()))
     ((6, 48, 48), dtype('float32'), ['multi-hit', 'non-sample-hit', 'single-hit'])
     """
     if isinstance(classes, str):

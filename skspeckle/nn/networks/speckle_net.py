@@ -10,7 +10,7 @@ model wrapper the estimators store are in :mod:`skspeckle.nn.scaling` and
 
 >>> import torch
 >>> net = speckle_net((20, 20), n_components=8)
->>> out = net(torch.rand(3, 20, 20))
+>>> out = net(torch.rand(3, 20, 20)).detach()
 >>> tuple(out.shape), round(float(out.norm(dim=1).min()), 4)
 ((3, 8), 1.0)
 """

@@ -1,11 +1,10 @@
-"""PCA + SVC and spectral clustering labelled from a few frames."""
+"""Spectral clustering labelled from a few frames."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
 
-from skspeckle.baselines import SpectralFewShotClassifier, make_pca_svc
+from skspeckle.baselines import SpectralFewShotClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:Graph is not fully connected")
 
@@ -14,14 +13,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Graph is not fully connected")
 def data(three_class_patterns):
     X, y, _ = three_class_patterns
     return X, y
-
-
-def test_pca_svc_learns(data):
-    X, y = data
-    X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
-    pipe = make_pca_svc(10, random_state=0).fit(X_train, y_train)
-    assert pipe.score(X_test, y_test) > 0.6  # chance: 1/3
-    assert pipe.named_steps["pca"].n_components_ == 10
 
 
 def test_spectral_labels_clusters_from_few_examples(data):

@@ -2,11 +2,14 @@
 
 The graph is built statically with :mod:`ast` from every module of ``skspeckle/``: absolute
 and relative imports, at module level and inside functions. ``from pkg import name`` is an
-edge to ``pkg.name`` when that is a module, else to ``pkg``; importing a module also imports
-its parent packages, so each target's ancestors are targets too (except the importer's own
-ancestors, which are already being imported when it runs). A lazy package ``__init__``
-(:mod:`skspeckle.utils._lazy`) names its submodules in strings, not imports, so it has no
-edge to them.
+edge to ``pkg.name`` when that is a module, else to ``pkg`` and, when ``pkg`` is a lazy face
+(:func:`skspeckle.utils._lazy.attach`) listing ``name``, to the module defining it. Importing
+a module also imports its parent packages, so each target's ancestors are targets too
+(except the importer's own ancestors, which are already being imported when it runs). A lazy
+package ``__init__`` names its submodules in strings, not imports, so it has no edge to
+them: ``from skspeckle.datasets._pr772 import x`` is an edge to ``skspeckle.datasets`` and
+``skspeckle.datasets._pr772``, and ``skspeckle.datasets`` only to what its ``__init__``
+imports.
 """
 
 import ast
@@ -31,13 +34,13 @@ def _ancestors(module):
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-MODULES = {_module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+PATHS = {_module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
 
 
-def _lazy_table(path):
+def _lazy_table(source):
     """Public name -> module of a lazy package ``__init__`` (the dict passed to
     ``skspeckle.utils._lazy.attach``); empty for any other module."""
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source)):
         if (
             isinstance(node, ast.Call)
             and getattr(node.func, "id", getattr(node.func, "attr", None)) == "attach"
@@ -47,13 +50,10 @@ def _lazy_table(path):
     return {}
 
 
-LAZY = {module: _lazy_table(path) for module, path in MODULES.items() if path.name == "__init__.py"}
-
-
-def _imports(module, source, *, is_package=False):
+def _imports(module, source, is_package, modules, lazy):
     """``(target, line)`` of every import statement of a module, at any depth; ``target`` is
-    the imported module: for ``from pkg import name``, ``pkg.name`` when that is a module, the
-    defining module when ``pkg`` is lazy and lists ``name``, else ``pkg``."""
+    the imported module: for ``from pkg import name``, ``pkg.name`` when that is one of
+    ``modules``, else ``pkg`` and, when ``lazy[pkg]`` lists ``name``, its defining module."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -68,35 +68,41 @@ def _imports(module, source, *, is_package=False):
                 base = node.module
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
-                if submodule in MODULES:
+                if submodule in modules:
                     yield submodule, node.lineno
                 else:
-                    yield LAZY.get(base, {}).get(alias.name, base), node.lineno
+                    yield base, node.lineno
+                    if alias.name in lazy.get(base, {}):
+                        yield lazy[base][alias.name], node.lineno
 
 
-def _build_graph():
-    """``direct``: module -> [(target, line)] as written (package and external modules);
-    ``edges``: module -> {package module -> line}, with the targets' parent packages."""
+def _build_graph(sources):
+    """The import graph of ``sources`` (module -> (source text, is a package ``__init__``)).
+
+    Returns ``direct``: module -> [(target, line)] as written (package and external modules),
+    and ``edges``: module -> {module of ``sources`` -> line}, with the targets' parent
+    packages.
+    """
+    lazy = {module: _lazy_table(source) for module, (source, is_package) in sources.items()}
     direct, edges = {}, {}
-    for module, path in MODULES.items():
-        source = path.read_text()
-        direct[module] = list(_imports(module, source, is_package=path.name == "__init__.py"))
+    for module, (source, is_package) in sources.items():
+        direct[module] = list(_imports(module, source, is_package, sources, lazy))
         own_ancestors = set(_ancestors(module))
         out = edges[module] = {}
         for target, line in direct[module]:
-            if target != "skspeckle" and not target.startswith("skspeckle."):
-                continue
             for name in [*_ancestors(target), target]:
-                if name != module and name not in own_ancestors and name in MODULES:
+                if name != module and name not in own_ancestors and name in sources:
                     out.setdefault(name, line)
     return direct, edges
 
 
-DIRECT, EDGES = _build_graph()
+DIRECT, EDGES = _build_graph(
+    {module: (path.read_text(), path.name == "__init__.py") for module, path in PATHS.items()}
+)
 
 
 def _where(module, line):
-    return f"{MODULES[module].relative_to(PACKAGE_DIR.parent)}:{line}"
+    return f"{PATHS[module].relative_to(PACKAGE_DIR.parent)}:{line}"
 
 
 def _components(edges):
@@ -159,33 +165,36 @@ def _describe(cycle):
 
 
 def test_import_resolution():
-    source = (
-        "from . import masks\n"
-        "from ..utils import _images\n"
-        "from .cxi import FrameReader\n"
-        "from skspeckle.datasets import make_speckle_patterns\n"
-        "def read():\n"
-        "    import h5py\n"
-    )
-    assert [target for target, _ in _imports("skspeckle.io.results", source)] == [
-        "skspeckle.io.masks",
-        "skspeckle.utils._images",
-        "skspeckle.io.cxi",
-        "skspeckle.simulation.spi",  # through the lazy table of skspeckle.datasets
+    sources = {
+        "pkg": ("from pkg.sub.lazy import Thing\nfrom . import sub", True),
+        "pkg.sub": ("", True),
+        "pkg.sub.lazy": ('attach(__name__, {"Thing": "pkg.sub._thing"})', True),
+        "pkg.sub._thing": ("", False),
+        "pkg.sub.mod": (
+            "from . import _thing\n"
+            "from ..sub.lazy import Thing\n"
+            "from .mod2 import f\n"
+            "def g():\n"
+            "    import h5py\n",
+            False,
+        ),
+        "pkg.sub.mod2": ("from pkg.sub import mod", False),
+    }
+    direct, edges = _build_graph(sources)
+    assert [target for target, _ in direct["pkg.sub.mod"]] == [
+        "pkg.sub._thing",  # a submodule, relative
+        "pkg.sub.lazy",
+        "pkg.sub._thing",  # through the lazy table of pkg.sub.lazy
+        "pkg.sub.mod2",  # relative to the module's package
         "h5py",  # inside a function
     ]
-    assert list(_imports("skspeckle.io", "from . import cxi", is_package=True)) == [
-        ("skspeckle.io.cxi", 1)
-    ]
-
-
-def test_graph_adds_parent_packages():
-    assert "skspeckle.utils._lazy" in EDGES["skspeckle"]
+    assert direct["pkg"] == [("pkg.sub.lazy", 1), ("pkg.sub._thing", 1), ("pkg.sub", 2)]
+    # The parents of a target are imported first, but not the importer's own parents.
+    assert edges["pkg"] == {"pkg.sub": 1, "pkg.sub.lazy": 1, "pkg.sub._thing": 1}
+    assert edges["pkg.sub.mod"] == {"pkg.sub._thing": 1, "pkg.sub.lazy": 2, "pkg.sub.mod2": 3}
+    assert edges["pkg.sub.mod2"] == {"pkg.sub.mod": 1}
+    assert _cycles(edges) == [["pkg.sub.mod", "pkg.sub.mod2", "pkg.sub.mod"]]
     assert "skspeckle.demo" in EDGES["skspeckle.cli"]  # imported inside a command function
-    # datasets/__init__ is lazy, yet importing skspeckle.datasets._pr772 imports it first.
-    assert {"skspeckle.datasets", "skspeckle.datasets._pr772"} <= EDGES["skspeckle.detector"].keys()
-    # ... but not the importer's own parents, which are importing it.
-    assert "skspeckle.io" not in EDGES["skspeckle.io.cxi"]
 
 
 def test_cycle_finder():

@@ -1,4 +1,8 @@
-"""The ``skspeckle`` command."""
+"""The ``skspeckle`` command: ``skspeckle demo`` and ``skspeckle classify``.
+
+Only the standard library is imported at module level; each command imports what it needs
+(torch, numpy, scikit-learn, h5py) when it runs, so that ``skspeckle --help`` starts fast.
+"""
 
 import argparse
 import sys
@@ -45,6 +49,7 @@ def _classify(args):
 
 
 def _positive_int(text):
+    """argparse type: an integer >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -52,6 +57,15 @@ def _positive_int(text):
 
 
 def build_parser():
+    """The argument parser of the ``skspeckle`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With the subcommands ``demo`` and ``classify``; each parsed namespace carries the
+        command function (``func``) and the exceptions reported as user errors
+        (``user_errors``).
+    """
     parser = argparse.ArgumentParser(
         prog="skspeckle",
         description="SpeckleNN few-shot classification of X-ray SPI diffraction patterns.",

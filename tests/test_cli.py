@@ -1,5 +1,9 @@
 """``skspeckle classify``: results file, exit codes and one-line errors without tracebacks."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -98,3 +102,28 @@ def test_classify_interrupted(tmp_path, files, capsys, monkeypatch):
         main(["classify", str(run), "--model", str(model), "--out", str(tmp_path / "o.h5")]) == 130
     )
     assert "interrupted; no output written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["classify", "--help"], ["demo", "--help"]])
+def test_help_imports_nothing_heavy(argv):
+    """``skspeckle --help`` stays fast: the command line imports torch, numpy, scikit-learn,
+    h5py and gemmi only inside the commands that need them."""
+    code = (
+        "import sys\n"
+        "from skspeckle.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "heavy = {'torch', 'numpy', 'sklearn', 'scipy', 'h5py', 'gemmi'}\n"
+        "loaded = heavy & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded, sorted(loaded)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: skspeckle")

@@ -21,7 +21,20 @@ def attach(package, where):
     Returns
     -------
     __getattr__, __dir__, __all__
-        To be assigned to the package's module globals.
+        To be assigned to the package's module globals; ``__all__`` is the sorted public
+        names. ``__getattr__`` raises :class:`AttributeError` for any other name.
+
+    Examples
+    --------
+    In a package ``__init__.py``::
+
+        __getattr__, __dir__, __all__ = attach(__name__, {"Detector": "skspeckle.detector"})
+
+    >>> import skspeckle
+    >>> "TripletEmbedder" in skspeckle.__all__
+    True
+    >>> skspeckle.TripletEmbedder.__module__  # imported on this first access
+    'skspeckle.embedding'
     """
 
     def __getattr__(name):

@@ -7,7 +7,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skspeckle.baselines import PeakCountClassifier, TotalIntensityClassifier
 from skspeckle.baselines.sfx.hit_finder import HitFinderCNN
@@ -16,28 +15,6 @@ from skspeckle.io.cbf import read_cbf
 from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
-
-ESTIMATOR = HitFinderCNN(
-    crop=None, max_epochs=1, batch_size=64, validation_fraction=0, random_state=0, device="cpu"
-)
-_MINIBATCH = (
-    "stochastic mini-batch training: a repeated frame changes the shuffled batches, "
-    "so weights 2 and a duplicate differ slightly"
-)
-
-
-@parametrize_with_checks(
-    [ESTIMATOR],
-    expected_failed_checks=lambda est: {
-        "check_sample_weight_equivalence_on_dense_data": _MINIBATCH
-    },
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-def test_param_validation():
-    check_param_validation("HitFinderCNN", ESTIMATOR)
 
 
 @pytest.fixture(scope="module")

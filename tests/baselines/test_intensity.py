@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skspeckle.baselines import (
     PeakCountClassifier,
@@ -16,18 +15,6 @@ from skspeckle.baselines import (
 from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
-
-ESTIMATORS = [TotalIntensityClassifier(), PeakCountClassifier(snr=3.0, background_size=5)]
-
-
-@parametrize_with_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
-def test_param_validation(estimator):
-    check_param_validation(type(estimator).__name__, estimator)
 
 
 def test_find_peaks_hand_built_frame():

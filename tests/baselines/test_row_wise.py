@@ -6,41 +6,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skspeckle.baselines.sfx.row_wise import CNN1DClassifier, RowWiseDecomposition
 from skspeckle.simulation.sfx import make_sfx_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore:X is 2-D with .* not a square image")
-
-ESTIMATORS = [
-    RowWiseDecomposition(),
-    CNN1DClassifier(
-        max_epochs=1, batch_size=64, validation_fraction=0, random_state=0, device="cpu"
-    ),
-]
-
-
-_MINIBATCH = (
-    "stochastic mini-batch training: a repeated frame changes the shuffled batches "
-    "and the validation split, so weights 2 and a duplicate differ slightly"
-)
-
-
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, CNN1DClassifier):
-        return {"check_sample_weight_equivalence_on_dense_data": _MINIBATCH}
-    return {}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
-def test_param_validation(estimator):
-    check_param_validation(type(estimator).__name__, estimator)
 
 
 def test_rwd_exact_values():

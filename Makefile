@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (`make lint` too in CI).
 # Each creates .venv, installs torch pinned to the local CPU wheel first (an unpinned torch
 # would pull several GB of CUDA packages), then the package, then runs.
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 
-.PHONY: demo test docs bench bench-quick clean
+.PHONY: demo lint test docs bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/python -m skspeckle demo
 
+# ruff comes with the test extra, so lint and the pre-commit hooks use the same pinned release.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The unit tests, then every `>>>` example of the package (options and sandbox in the root
+# conftest.py and pyproject.toml's [tool.pytest.ini_options]).
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --doctest-modules skspeckle
 
 $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[docs]"

@@ -1,10 +1,12 @@
 """Shared plumbing of the benchmark scripts: flags, provenance, result files, timing, statistics.
 
-Every script ``benchmarks/<name>.py`` takes ``--device``, ``--scale {quick,full}`` and
-``--seed``, and writes ``<name>.json`` (numbers plus provenance: package versions, git commit,
-machine, seeds, command line) and ``<name>.png`` (its figure) into ``benchmarks/results/``;
-quick-scale runs write into ``benchmarks/results/quick/`` instead, so that a smoke run never
-overwrites the figures quoted in ``docs/results.md``.
+Every script ``benchmarks/<kind>/<name>.py`` (``paper/``, ``speed/``) takes ``--device``,
+``--scale {quick,full}`` and ``--seed``, and writes ``<name>.json`` (numbers plus provenance:
+package versions, git commit, machine, seeds, command line) and ``<name>.png`` (its figure)
+into ``benchmarks/results/<name>/``; quick-scale runs write into
+``benchmarks/results/<name>/quick/`` instead (ignored by git), so that a smoke run never
+overwrites the figures quoted in ``docs/results.md``. The scripts import this module by path:
+they put ``benchmarks/`` on ``sys.path`` first.
 """
 
 import argparse
@@ -26,8 +28,25 @@ RESULTS = ROOT / "benchmarks" / "results"
 SHARED_PDB = ROOT.parent / "shared" / "data" / "pdb"
 
 
-def parse_args(description, argv=None, extra=None):
-    """The common flags, plus ``extra(parser)`` for script-specific ones."""
+def results_dir(name, scale):
+    """Default folder of the result files of script ``name`` at ``scale`` ("quick" or "full")."""
+    return RESULTS / name / "quick" if scale == "quick" else RESULTS / name
+
+
+def parse_args(name, description, argv=None, extra=None):
+    """The common flags, plus ``extra(parser)`` for script-specific ones.
+
+    Parameters
+    ----------
+    name : str or None
+        The script's name: ``--out-dir`` defaults to :func:`results_dir` of it. None (the
+        driver, ``run_all.py``) leaves ``--out-dir`` None unless it is given.
+    description : str
+    argv : list of str, optional
+        Defaults to ``sys.argv[1:]``.
+    extra : callable, optional
+        ``extra(parser)`` adds the script's own flags.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--device",
@@ -51,8 +70,8 @@ def parse_args(description, argv=None, extra=None):
     parser.add_argument(
         "--out-dir",
         default=None,
-        help="where to write <name>.json / .png (default benchmarks/results, "
-        "or benchmarks/results/quick at --scale quick)",
+        help="where to write <name>.json / .png (default benchmarks/results/<name>, "
+        "or benchmarks/results/<name>/quick at --scale quick)",
     )
     if extra is not None:
         extra(parser)
@@ -66,8 +85,8 @@ def parse_args(description, argv=None, extra=None):
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.out_dir is None:
-        args.out_dir = str(RESULTS / "quick" if args.scale == "quick" else RESULTS)
+    if args.out_dir is None and name is not None:
+        args.out_dir = str(results_dir(name, args.scale))
     return args
 
 

@@ -5,13 +5,17 @@ Usage::
     .venv/bin/python benchmarks/run_all.py --scale quick   # smoke run (make bench-quick)
     .venv/bin/python benchmarks/run_all.py --scale full    # the figures (make bench)
 
+The scripts: ``paper/`` reproduces the papers' tables and figures (and two sanity checks the
+results page quotes beside them, ``baselines_overview`` and ``real_frames``), ``speed/``
+measures throughput; ``tools/`` holds utilities that are not benchmarks (``simulate_pdb``) and
+are not run here.
+
 ``--scale quick`` runs every script on a few dozen patterns and 1-2 epochs: it checks that the
-scripts work (CI), and its numbers mean nothing; it writes into ``benchmarks/results/quick/``.
-On an idle 2-core CPU machine it took 132 s (8.5 minutes when the machine was loaded by other
-jobs). ``--scale full`` writes the JSON files and figures quoted in ``docs/results.md`` into
-``benchmarks/results/``; on a 2-core CPU the separate full-scale runs quoted there add up to
-about 2 h 45 min (per-script times on that page); GPU time not measured yet.
-``--only`` picks scripts by name. The exit status is non-zero when any script failed.
+scripts work (CI), and its numbers mean nothing; each script writes into
+``benchmarks/results/<name>/quick/``. ``--scale full`` writes the JSON files and figures quoted
+in ``docs/results.md`` into ``benchmarks/results/<name>/``. How long each takes is on that
+page. ``--out-dir DIR`` sends each script's files to ``DIR/<name>/`` instead. ``--only`` picks
+scripts by name. The exit status is non-zero when any script failed.
 """
 
 import subprocess
@@ -22,43 +26,43 @@ from pathlib import Path
 import _common
 
 HERE = Path(__file__).resolve().parent
-#: In order of increasing cost.
-SCRIPTS = (
-    "inference_speed",
-    "training_speed",
-    "simulator_speed",
-    "streaming_veto",
-    "real_frames",
-    "baselines_overview",
-    "shape_robustness",
-    "online_table1",
-    "ablation",
-    "sfx_crossdataset",
-    "offline",
-)
+#: Script name -> its folder under benchmarks/, in order of increasing cost.
+SCRIPTS = {
+    "inference_speed": "speed",
+    "training_speed": "speed",
+    "simulator_speed": "speed",
+    "streaming_veto": "speed",
+    "real_frames": "paper",
+    "baselines_overview": "paper",
+    "shape_robustness": "paper",
+    "online_table1": "paper",
+    "ablation": "paper",
+    "sfx_crossdataset": "paper",
+    "offline": "paper",
+}
 
 
 def main(argv=None):
     def extra(parser):
         parser.add_argument(
-            "--only", nargs="+", choices=SCRIPTS, default=None, help="run only these scripts"
+            "--only", nargs="+", choices=list(SCRIPTS), default=None, help="run only these scripts"
         )
 
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    args = _common.parse_args(None, __doc__.splitlines()[0], argv, extra=extra)
     summary = []
     for name in args.only or SCRIPTS:
         cmd = [
             sys.executable,
-            str(HERE / f"{name}.py"),
+            str(HERE / SCRIPTS[name] / f"{name}.py"),
             "--scale",
             args.scale,
             "--device",
             args.device,
             "--seed",
             str(args.seed),
-            "--out-dir",
-            args.out_dir,
         ]
+        if args.out_dir is not None:
+            cmd += ["--out-dir", str(Path(args.out_dir) / name)]
         if args.threads is not None:
             cmd += ["--threads", str(args.threads)]
         print(f"=== {name}: {' '.join(cmd[1:])}", flush=True)

@@ -18,14 +18,27 @@ _common = pytest.importorskip("_common")
 _scenarios = pytest.importorskip("_scenarios")
 
 
-def test_parse_args_sends_quick_runs_to_their_own_folder(tmp_path):
-    quick = _common.parse_args("x", ["--scale", "quick"])
-    full = _common.parse_args("x", ["--scale", "full", "--seed", "3", "--device", "cpu"])
-    assert Path(quick.out_dir) == _common.RESULTS / "quick"
-    assert Path(full.out_dir) == _common.RESULTS
+def test_parse_args_sends_each_script_and_its_quick_runs_to_their_own_folder(tmp_path):
+    quick = _common.parse_args("demo", "x", ["--scale", "quick"])
+    full = _common.parse_args("demo", "x", ["--scale", "full", "--seed", "3", "--device", "cpu"])
+    assert Path(quick.out_dir) == _common.RESULTS / "demo" / "quick"
+    assert Path(full.out_dir) == _common.RESULTS / "demo"
     assert (full.seed, full.device) == (3, "cpu")
+    given = _common.parse_args("demo", "x", ["--out-dir", str(tmp_path)])
+    assert Path(given.out_dir) == tmp_path
+    assert _common.parse_args(None, "x", []).out_dir is None  # run_all.py: each script decides
     with pytest.raises(SystemExit):
-        _common.parse_args("x", ["--scale", "huge"])
+        _common.parse_args("demo", "x", ["--scale", "huge"])
+
+
+def test_every_script_run_all_knows_is_where_it_says_and_results_sit_per_script():
+    run_all = pytest.importorskip("run_all")
+    benchmarks = Path(_common.__file__).parent
+    for name, kind in run_all.SCRIPTS.items():
+        assert (benchmarks / kind / f"{name}.py").is_file(), (kind, name)
+    # Result files live in benchmarks/results/<script>/, none loose beside the folders.
+    assert not [p.name for p in _common.RESULTS.iterdir() if p.is_file()]
+    assert (_common.RESULTS / "online_table1" / "online_table1.json").is_file()
 
 
 def test_write_result_records_provenance_and_leaves_no_temporary(tmp_path):

@@ -27,18 +27,23 @@ Paper: SpeckleNN 0.98 / 0.97 (100 %) and 0.94 / 0.92 (25 %); Shi19 0.98 / 0.97 a
 
 Usage::
 
-    .venv/bin/python benchmarks/online_table1.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/paper/online_table1.py --scale full [--device cuda]
 """
 
+import sys
 import time
+from pathlib import Path
 
-import _common
-import _scenarios
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from skspeckle.augmentation import RandomRotation
 from skspeckle.preprocessing import DetectorMask
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+import _scenarios
 
 NAME = "online_table1"
 AREAS = (1.0, 0.25)
@@ -73,6 +78,7 @@ def shi19_classifier(max_epochs, device, seed):
 
 def main(argv=None):
     args = _common.parse_args(
+        NAME,
         __doc__.splitlines()[0],
         argv,
         extra=lambda p: p.add_argument(

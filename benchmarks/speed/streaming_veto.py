@@ -22,9 +22,9 @@ precision. Either writes ``streaming_veto_<H>x<W>_<precision>.{json,png}`` inste
 
 Usage::
 
-    .venv/bin/python benchmarks/streaming_veto.py --scale full [--device cuda]
-    .venv/bin/python benchmarks/streaming_veto.py --scale full --binning 1 --sizes 1000 10000
-    .venv/bin/python benchmarks/streaming_veto.py --scale full --device cuda --precision float16
+    .venv/bin/python benchmarks/speed/streaming_veto.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/speed/streaming_veto.py --scale full --binning 1 --sizes 1000 10000
+    .venv/bin/python benchmarks/speed/streaming_veto.py --scale full --precision float16
 """
 
 import json
@@ -34,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
@@ -45,6 +44,10 @@ from skspeckle.few_shot import FewShotCentroidClassifier
 from skspeckle.io.cxi import CXIWriter, read_frames
 from skspeckle.preprocessing import DetectorMask
 from skspeckle.streaming import predict_file
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 NAME = "streaming_veto"
 
@@ -106,7 +109,7 @@ def main(argv=None):
             "--sizes", type=int, nargs="+", default=None, help="frames per run (default by scale)"
         )
 
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv, extra=extra)
     started = time.perf_counter()
     quick = args.scale == "quick"
     sizes = args.sizes or ((200, 600) if quick else (1_000, 10_000, 100_000))

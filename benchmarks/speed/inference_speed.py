@@ -16,13 +16,14 @@ precision (``TripletEmbedder(precision=...)``, ``skspeckle.nn.device.autocast``)
 
 Usage::
 
-    .venv/bin/python benchmarks/inference_speed.py --scale full [--device cpu]
-    .venv/bin/python benchmarks/inference_speed.py --scale full --device cuda --precision float16
+    .venv/bin/python benchmarks/speed/inference_speed.py --scale full [--device cpu]
+    .venv/bin/python benchmarks/speed/inference_speed.py --scale full --precision float16
 """
 
+import sys
 import time
+from pathlib import Path
 
-import _common
 import numpy as np
 import torch
 from sklearn.pipeline import make_pipeline
@@ -32,6 +33,10 @@ from skspeckle.embedding import TripletEmbedder
 from skspeckle.few_shot import FewShotCentroidClassifier
 from skspeckle.nn.device import autocast, resolve_device
 from skspeckle.preprocessing import DetectorMask
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 NAME = "inference_speed"
 DEFAULT_BATCH = 64
@@ -55,7 +60,7 @@ def main(argv=None):
         )
         _common.add_precision_argument(parser)
 
-    args = _common.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv, extra=extra)
     name = NAME if args.precision == "float32" else f"{NAME}_{args.precision}"
     started = time.perf_counter()
     quick = args.scale == "quick"

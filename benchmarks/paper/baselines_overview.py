@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/baselines_overview.py --scale full   # the results page
-    .venv/bin/python benchmarks/baselines_overview.py                # quick smoke run
+    .venv/bin/python benchmarks/paper/baselines_overview.py --scale full   # the results page
+    .venv/bin/python benchmarks/paper/baselines_overview.py                # quick smoke run
 
 Not a paper reproduction (that is ``online_table1.py``, ``sfx_crossdataset.py``): one split,
 one seed, small data, so that each estimator of :mod:`skspeckle.baselines` is seen to learn.
@@ -18,10 +18,10 @@ one seed, small data, so that each estimator of :mod:`skspeckle.baselines` is se
   :func:`~skspeckle.baselines.find_peaks` finds in each whole frame.
 """
 
+import sys
 import time
 from pathlib import Path
 
-import _common
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
@@ -43,6 +43,10 @@ from skspeckle.baselines import (
 )
 from skspeckle.datasets import make_sfx_frames, make_speckle_patterns
 from skspeckle.io import read_cbf
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 NAME = "baselines_overview"
 SCALES = {
@@ -72,7 +76,7 @@ def _score(rows, name, model, train, test, **fit):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
     started = time.perf_counter()
     s = SCALES[args.scale]
     n, e, seed = s["n_spi"], s["epochs"], args.seed

@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/real_frames.py --scale full   # results/real_frames.json
-    .venv/bin/python benchmarks/real_frames.py                # quick smoke run
+    .venv/bin/python benchmarks/paper/real_frames.py --scale full   # the results page
+    .venv/bin/python benchmarks/paper/real_frames.py                # quick smoke run
 
 Steps (issue "real detector data in and out", part 2):
 
@@ -20,11 +20,11 @@ Steps (issue "real detector data in and out", part 2):
    on simulation says, not an accuracy.
 """
 
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _common
 import h5py
 import numpy as np
 from sklearn.pipeline import make_pipeline
@@ -47,6 +47,10 @@ from skspeckle.datasets import (
 from skspeckle.detector import Detector
 from skspeckle.io import write_cxi
 
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+
 NAME = "real_frames"
 SCALES = {
     "quick": {"n_per_class": 8, "max_epochs": 2},
@@ -55,7 +59,7 @@ SCALES = {
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
     started = time.perf_counter()
     scale = SCALES[args.scale]
     X_real, mask = load_pr772_frames()

@@ -42,14 +42,15 @@ second are reported too, each with its own triplet count. Variants run interleav
 
 Usage::
 
-    .venv/bin/python benchmarks/training_speed.py --scale full [--device cpu]
+    .venv/bin/python benchmarks/speed/training_speed.py --scale full [--device cpu]
 """
 
 import copy
 import functools
+import sys
 import time
+from pathlib import Path
 
-import _common
 import numpy as np
 import torch
 
@@ -65,6 +66,10 @@ from skspeckle.nn.mining import (
 from skspeckle.nn.networks.layers import EmbeddingModel
 from skspeckle.nn.networks.speckle_net import speckle_net
 from skspeckle.nn.training import adam, train_module
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 NAME = "training_speed"
 MARGIN = 0.5
@@ -104,6 +109,7 @@ def python_loop_triplets(distances, labels, margin, rng):
 
 def main(argv=None):
     args = _common.parse_args(
+        NAME,
         __doc__.splitlines()[0],
         argv,
         extra=lambda p: p.add_argument(

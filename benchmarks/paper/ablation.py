@@ -19,17 +19,22 @@ support draws and the training seeds, with 95 % bootstrap intervals over the tes
 
 Usage::
 
-    .venv/bin/python benchmarks/ablation.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/paper/ablation.py --scale full [--device cuda]
 """
 
+import sys
 import time
+from pathlib import Path
 
-import _common
-import _scenarios
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from skspeckle.preprocessing import DetectorMask
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+import _scenarios
 
 NAME = "ablation"
 AREA = 0.25
@@ -57,6 +62,7 @@ VARIANTS = [
 
 def main(argv=None):
     args = _common.parse_args(
+        NAME,
         __doc__.splitlines()[0],
         argv,
         extra=lambda p: p.add_argument(

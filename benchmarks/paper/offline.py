@@ -30,21 +30,26 @@ an affine function of log(1 + x)).
 
 Usage::
 
-    .venv/bin/python benchmarks/offline.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/paper/offline.py --scale full [--device cuda]
 """
 
 import csv
 import itertools
+import sys
 import time
+from pathlib import Path
 
-import _common
-import _scenarios
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
 
 from skspeckle.augmentation import RandomRotation
 from skspeckle.datasets import list_structures, load_structure, make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+import _scenarios
 
 NAME = "offline"
 CLASSES = ("single-hit", "multi-hit")
@@ -83,7 +88,7 @@ def binary_scores(y_true, y_pred):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
     started = time.perf_counter()
     quick = args.scale == "quick"
     n_train = 15 if quick else 100  # patterns per class per training particle

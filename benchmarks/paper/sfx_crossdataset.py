@@ -42,20 +42,19 @@ The predict speed (frames/s) of the 2-D CNN and of RWD + 1-D CNN is recorded too
 
 Usage::
 
-    .venv/bin/python benchmarks/sfx_crossdataset.py --scale full [--device cuda]
-    .venv/bin/python benchmarks/sfx_crossdataset.py --scale full --tables 3   # 1, 2 and 3
+    .venv/bin/python benchmarks/paper/sfx_crossdataset.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/paper/sfx_crossdataset.py --scale full --tables 3   # 1, 2 and 3
 
 ``--tables`` picks the tables to compute; DANN (Table 5) is the costliest part. A run of
 some tables only writes ``sfx_crossdataset_tables<1-2-3>.{json,png}``, named by the tables
 it computed, so that it never replaces the results of a complete run.
 """
 
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _common
-import _scenarios
 import numpy as np
 import torch
 from sklearn.base import clone
@@ -68,6 +67,11 @@ from skspeckle.baselines.sfx.row_wise import CNN1DClassifier, RowWiseDecompositi
 from skspeckle.baselines.spi.dann import DANNClassifier
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.simulation.sfx import SFX_DATASETS, make_sfx_frames
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+import _scenarios
 
 NAME = "sfx_crossdataset"
 TABLES = (1, 2, 3, 4, 5)
@@ -240,6 +244,7 @@ def table3_summary(rows, names):
 
 def main(argv=None):
     args = _common.parse_args(
+        NAME,
         __doc__.splitlines()[0],
         argv,
         extra=lambda p: p.add_argument(

@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/simulator_speed.py --scale full   # results/simulator_speed.json
-    .venv/bin/python benchmarks/simulator_speed.py                # quick smoke run
+    .venv/bin/python benchmarks/speed/simulator_speed.py --scale full   # the results page
+    .venv/bin/python benchmarks/speed/simulator_speed.py                # quick smoke run
 
 Measures, at the SpeckleNN paper's geometry (the full 172 x 172 detector at 1.66 keV and 0.1 m,
 unbinned, so the amplitude spans the detector's whole q range):
@@ -23,15 +23,20 @@ unbinned, so the amplitude spans the detector's whole q range):
 Timings are absolute and machine-specific; the json records the machine and its load.
 """
 
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import _common
 import numpy as np
 
 from skspeckle.datasets import load_structure, make_speckle_patterns
 from skspeckle.detector import Detector
 from skspeckle.simulation import FourierAmplitude
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 NAME = "simulator_speed"
 
@@ -95,7 +100,7 @@ def _rates(structure, detector, binning, n, cache_dir, seed):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
     started = time.perf_counter()
     full = args.scale == "full"
     energy = 1.66

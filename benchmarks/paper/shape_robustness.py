@@ -46,14 +46,14 @@ of the test set; ``*_sd`` is the spread over the runs.
 
 Usage::
 
-    .venv/bin/python benchmarks/shape_robustness.py --scale full [--device cuda]
+    .venv/bin/python benchmarks/paper/shape_robustness.py --scale full [--device cuda]
 """
 
+import sys
 import time
 import warnings
+from pathlib import Path
 
-import _common
-import _scenarios
 import numpy as np
 from scipy.spatial import ConvexHull
 
@@ -65,6 +65,11 @@ from skspeckle.baselines import (
 )
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.simulation import Structure
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
+import _scenarios
 
 NAME = "shape_robustness"
 SHAPES = ("icosahedron", "soccer", "torus", "sphere")
@@ -223,6 +228,7 @@ def rates(y_test, predicted_good):
 
 def main(argv=None):
     args = _common.parse_args(
+        NAME,
         __doc__.splitlines()[0],
         argv,
         extra=lambda p: p.add_argument(

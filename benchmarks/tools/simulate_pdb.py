@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/simulate_pdb.py --out sim_pdb.cxi --n-jobs 8
-    .venv/bin/python benchmarks/simulate_pdb.py --out /tmp/sim10.cxi --limit 10   # quick
+    .venv/bin/python benchmarks/tools/simulate_pdb.py --out sim_pdb.cxi --n-jobs 8
+    .venv/bin/python benchmarks/tools/simulate_pdb.py --out /tmp/sim10.cxi --limit 10   # quick
 
 For every entry of ``../shared/data/pdb/MANIFEST.tsv`` (gzip-compressed PDB or mmCIF files;
 deposited model 1, see :func:`skspeckle.datasets.load_structure`), ``--per-class`` patterns
@@ -24,16 +24,20 @@ import argparse
 import csv
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-import _common
 import numpy as np
 from joblib import Parallel, delayed
 
 from skspeckle.datasets import CLASSES, load_structure, make_speckle_patterns
 from skspeckle.detector import Detector
 from skspeckle.io.cxi import CXIWriter
+
+# The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 
 def _entries(pdb_dir):

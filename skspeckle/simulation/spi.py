@@ -19,7 +19,7 @@ in the units and geometry of the bundled real PR772 frames.
 
 Cost: the 3-D amplitude is computed once per structure and q range (cached); each pattern is
 then a trilinear interpolation of the amplitude on the detector's pixels plus one Poisson
-draw per pixel (rates: benchmarks/simulator_speed.py, docs/results.md). Patterns are made in
+draw per pixel (rates: benchmarks/speed/simulator_speed.py, docs/results.md). Patterns are made in
 blocks of 64, each with its own random stream, so that ``n_jobs`` can spread one structure's
 blocks over threads without changing the output.
 """

@@ -1,27 +1,11 @@
-"""Fit-time-only random augmentation of speckle patterns (SpeckleNN, Sec. III.E).
-
-SpeckleNN augments the *training* frames with random in-plane rotation, patch masking, zoom
-and shift, and rescales them with a random fluence, and warns that augmenting before the
-train/test split leaks training data into the test set. Each transformer here therefore has
-two faces:
-
-- ``fit_transform(X)`` returns a randomly perturbed float32 copy of ``X`` (one perturbed frame
-  per input frame, so ``y`` stays aligned), and ``transform(X)`` returns ``X`` unchanged. In a
-  :class:`~sklearn.pipeline.Pipeline` the training frames are perturbed and the frames seen by
-  ``predict`` or ``score`` are not.
-- ``augment_tensor(x, generator)`` perturbs a torch batch ``(B, H, W)`` on its own device; the
-  ``TripletEmbedder`` calls it on every mini-batch, which gives a fresh perturbation per epoch
-  instead of one fixed copy.
-
-The torch work lives in :mod:`skspeckle.nn.augment`, the shared estimator face in
-:mod:`skspeckle._augmentation_base`.
-"""
+"""The fit-time augmentation steps: rotation, patch masking, zoom, shift and fluence jitter
+(SpeckleNN, Sec. III.E); see :mod:`skspeckle.augmentation`."""
 
 from numbers import Integral, Real
 
 import numpy as np
 
-from skspeckle._augmentation_base import _FitTimeAugmentation, center_or_none, pair
+from skspeckle.augmentation._base import _FitTimeAugmentation, center_or_none, pair
 from skspeckle.nn import augment
 from skspeckle.utils._sklearn_compat import Interval
 

@@ -6,8 +6,8 @@ damage, and skipping panels saves read-out and assembly time. :class:`DetectorMa
 that situation reproducibly, either from a visible fraction and a layout or from a real
 detector mask, and also hides bad (NaN / inf) pixels when asked. :class:`PixelBinning` sums
 blocks of pixels, bringing large real frames (e.g. the 260 x 257 binned pnCCD) to a size the
-network trains on quickly. Both are defined in private modules (``_detector_mask``,
-``_pixel_binning``) and public here.
+network trains on quickly. Each has its module (:mod:`~skspeckle.preprocessing.detector_mask`,
+:mod:`~skspeckle.preprocessing.binning`); both are importable from here.
 
 >>> import numpy as np
 >>> from sklearn.pipeline import make_pipeline
@@ -20,7 +20,12 @@ network trains on quickly. Both are defined in private modules (``_detector_mask
 [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 4.0, 4.0]]
 """
 
-from skspeckle._detector_mask import DetectorMask
-from skspeckle._pixel_binning import PixelBinning
+from skspeckle.utils._lazy import attach
 
-__all__ = ["DetectorMask", "PixelBinning"]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "DetectorMask": "skspeckle.preprocessing.detector_mask",
+        "PixelBinning": "skspeckle.preprocessing.binning",
+    },
+)

@@ -48,7 +48,7 @@ class RandomRotation(_FitTimeAugmentation):
     beam stop) the training frames show the visible area, and the dark hidden area, at
     places where they never are at prediction time. A rotated particle would scatter onto
     the same detector, so the frames the model is trained on then differ from the measured
-    ones. On the online scenario of ``benchmarks/online_table1.py`` the rotation helps at
+    ones. On the online scenario of ``benchmarks/paper/online_table1.py`` the rotation helps at
     full detector area, but at 25 % area it lowers the 3-way accuracy (multi hits taken for
     non-sample hits); the figures are in docs/results.md (Ablation, and Figures moved from
     docstrings).

@@ -20,9 +20,8 @@ def adam(lr):
     learning rate ``lr`` over the parameters that require gradients.
 
     On CPU and CUDA it uses torch's fused implementation, one kernel for all parameters: the
-    same update up to rounding, and a step about 3x faster than the default per-parameter
-    loop (1.5-1.8 ms against 5-6 ms for the 2.8 M parameters of the SpeckleNN network on two
-    CPU cores, about 5 % of a training step; ``benchmarks/training_speed.py`` records both).
+    same update up to rounding, and a faster step than the default per-parameter loop
+    (``benchmarks/training_speed.py`` measures both; figures in ``docs/results.md``).
     """
 
     def factory(params):

@@ -1,7 +1,7 @@
 """Training speed: one epoch of triplet training, skspeckle against pytorch-metric-learning.
 
 Every variant trains the same SpeckleNN network (same initial weights, fresh Adam, lr 1e-3)
-for one epoch over the *same* class-balanced batches (``skspeckle.nn.mining.balanced_batches``,
+for one epoch over the *same* class-balanced batches (``skspeckle.nn.sampling.balanced_batches``,
 64 frames of 48 x 48 photons) with semi-hard triplets and margin 0.5. The skspeckle variants
 (``train_module``, ``bare_torch``, ``TripletEmbedder.fit``) use the package's optimiser,
 ``skspeckle.nn.training.adam`` (torch's fused Adam); ``pml`` and ``python_loop`` use
@@ -60,11 +60,11 @@ from skspeckle.nn.device import resolve_device
 from skspeckle.nn.distances import pairwise_squared_distances
 from skspeckle.nn.losses import TripletBatchLoss, triplet_loss
 from skspeckle.nn.mining import (
-    balanced_batches,
     mine_triplets,
 )
 from skspeckle.nn.networks.layers import EmbeddingModel
 from skspeckle.nn.networks.speckle_net import speckle_net
+from skspeckle.nn.sampling import balanced_batches
 from skspeckle.nn.training import adam, train_module
 
 # The modules shared by the scripts (_common, _scenarios) sit in benchmarks/, imported by path.

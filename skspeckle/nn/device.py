@@ -94,9 +94,9 @@ def autocast(device, precision="float32"):
     Warns
     -----
     UserWarning
-        For ``"float16"`` on the CPU, where it is emulated: about 10x slower than float32 on
-        the 2-core development CPU, whereas ``"bfloat16"`` was about 2x faster there (a CPU
-        with AVX-512 BF16).
+        For ``"float16"`` on the CPU, where it is emulated and much slower than float32,
+        whereas ``"bfloat16"`` is faster on CPUs with bfloat16 instructions (measured on the
+        results page, ``docs/results.md``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")

@@ -1,10 +1,10 @@
-"""Batched inference: a module applied to many frames without holding their activations."""
+"""Inference: a module applied to many frames in batches, and the shape of its output."""
 
 import torch
 
 from skspeckle.nn.device import autocast
 
-__all__ = ["predict_batched"]
+__all__ = ["predict_batched", "output_shape"]
 
 
 def predict_batched(module, X, batch_size, device, dtype=torch.float64, precision="float32"):
@@ -42,3 +42,35 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64, precisio
     finally:
         module.cpu()
     return torch.cat(out).numpy()
+
+
+def output_shape(module, input_shape):
+    """The shape of one output of ``module`` for one input of ``input_shape``.
+
+    Runs ``module`` once, in eval mode (left so) and without gradient, on a batch of two
+    zero inputs: two so that layers that need more than one sample per batch work, eval so
+    that no batch-norm statistics move and no random numbers are drawn.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        On the CPU.
+    input_shape : tuple of int
+        Shape of one input, e.g. ``(H, W)``.
+
+    Returns
+    -------
+    shape : tuple of int
+        The output's shape without the batch axis.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skspeckle.nn.inference import output_shape
+    >>> output_shape(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5)), (3, 4))
+    (5,)
+    """
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.zeros((2, *input_shape)))
+    return tuple(out.shape[1:])

@@ -1,12 +1,25 @@
-"""The triplet loss on unit-norm embeddings (SpeckleNN Sec. III B; Schroff et al. 2015)."""
+"""Per-batch losses for :func:`skspeckle.nn.training.train_module`.
+
+The triplet loss on unit-norm embeddings (SpeckleNN Sec. III B; Schroff et al. 2015), the
+weighted cross-entropy of the CNN classifiers, and the label-plus-domain loss of
+domain-adversarial training (Ganin et al. 2016).
+"""
 
 import torch
 from torch.nn import functional as F
 
 from skspeckle.nn.distances import pairwise_squared_distances
+from skspeckle.nn.gradient_reversal import dann_lambda
 from skspeckle.nn.mining import mine_triplets
 
-__all__ = ["TripletBatchLoss", "gather_rows", "triplet_loss"]
+__all__ = [
+    "TripletBatchLoss",
+    "gather_rows",
+    "triplet_loss",
+    "weighted_cross_entropy",
+    "cross_entropy_batch_loss",
+    "DANNLoss",
+]
 
 
 def gather_rows(x, index):
@@ -118,3 +131,88 @@ class TripletBatchLoss:
         loss, active = triplet_loss(embeddings, a, p, n, self.margin)
         # "weight" makes the training loop average the loss over triplets, not batches.
         return loss, {"active_fraction": active, "n_triplets": a.numel(), "weight": a.numel()}
+
+
+def weighted_cross_entropy(logits, target, weight):
+    """Mean over the batch of ``weight * cross-entropy``, and the batch accuracy.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (B, n_outputs)
+        One logit per class (softmax cross-entropy), or a single logit (binary cross-entropy
+        on the positive class, target 1).
+    target : torch.Tensor of shape (B,), int64
+        Class indices.
+    weight : torch.Tensor of shape (B,), float
+        Weight of each frame in the mean (class and sample weights).
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+    metrics : dict
+        ``accuracy``: the fraction of frames whose most probable class is ``target``
+        (detached).
+    """
+    if logits.shape[1] == 1:
+        losses = F.binary_cross_entropy_with_logits(
+            logits[:, 0], target.to(logits.dtype), reduction="none"
+        )
+        pred = (logits[:, 0] > 0).long()
+    else:
+        losses = F.cross_entropy(logits, target, reduction="none")
+        pred = logits.argmax(dim=1)
+    accuracy = (pred == target).float().mean().detach()
+    return (losses * weight).mean(), {"accuracy": accuracy}
+
+
+def cross_entropy_batch_loss(module, batch, generator=None):
+    """:func:`weighted_cross_entropy` of ``module`` on a batch ``(x, target, weight)``, the
+    ``loss_fn`` of the CNN classifiers."""
+    x, target, weight = batch
+    return weighted_cross_entropy(module(x), target, weight)
+
+
+class DANNLoss:
+    """Label cross-entropy on the source frames plus the domain cross-entropy on all frames.
+
+    The module maps a batch to ``(label_logits, domain_logit)`` (e.g.
+    :class:`skspeckle.nn.networks.dann.DANNModel`); the batch is ``(x, target, weight,
+    domain)`` with ``domain`` 0 for source and 1 for target frames (whose ``target`` and
+    ``weight`` are ignored). Before every training step the factor of ``reversal`` follows
+    :func:`skspeckle.nn.gradient_reversal.dann_lambda` over the progress ``step / n_steps``
+    (Ganin et al., JMLR 17(59), 2016, Sec. 5.2.2). The domain loss is added with weight 1;
+    lambda only scales the reversed gradient.
+
+    Parameters
+    ----------
+    reversal : skspeckle.nn.gradient_reversal.GradientReversal
+        The layer whose ``lambda_`` the schedule sets.
+    n_steps : int
+        Training steps over which lambda rises from 0 to ~1 (at least 1).
+    gamma : float
+        Steepness of the schedule.
+
+    Notes
+    -----
+    The metrics are the label ``accuracy`` and, when the batch holds target frames,
+    ``domain_loss``, ``domain_accuracy`` and the current ``lambda``.
+    """
+
+    def __init__(self, reversal, n_steps, gamma):
+        self.reversal, self.n_steps, self.gamma, self.step = reversal, max(1, n_steps), gamma, 0
+
+    def __call__(self, module, batch, generator=None):
+        x, target, weight, domain = batch
+        if module.training:
+            self.reversal.lambda_ = dann_lambda(min(1.0, self.step / self.n_steps), self.gamma)
+            self.step += 1
+        logits, domain_logit = module(x)
+        source = domain == 0
+        loss, metrics = weighted_cross_entropy(logits[source], target[source], weight[source])
+        if bool((~source).any()):
+            domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domain.float())
+            loss = loss + domain_loss
+            metrics["domain_loss"] = domain_loss.detach()
+            metrics["domain_accuracy"] = ((domain_logit > 0) == (domain == 1)).float().mean()
+            metrics["lambda"] = self.reversal.lambda_
+        return loss, metrics

@@ -1,4 +1,4 @@
-"""Triplet mining over a batch distance matrix, and class-balanced batch sampling.
+"""Triplet mining over a batch distance matrix.
 
 Anchor and positive share the label *and* the group (the single-particle sample, e.g. the PDB
 entry or the experimental run); the negative has another label and may come from any group
@@ -9,14 +9,12 @@ the embeddings without a Python loop per anchor.
 """
 
 import math
-from collections import deque
 
 import torch
 
 __all__ = [
     "positive_pairs",
     "mine_triplets",
-    "balanced_batches",
     "MINING_STRATEGIES",
 ]
 
@@ -126,100 +124,3 @@ def mine_triplets(
         semihard.any(dim=1), n_semihard, torch.where(farther.any(dim=1), n_easy, n_hard)
     )
     return anchors, positives, negatives
-
-
-def balanced_batches(
-    labels, groups=None, *, batch_size=64, samples_per_cell=8, n_batches=None, generator=None
-):
-    """Class-balanced, group-aware batches for triplet training (P classes x K samples).
-
-    Each (label, group) *cell* is shuffled and cut into chunks of up to ``samples_per_cell``
-    indices; the samples of a chunk are mutual positives. A batch gives every class an equal
-    share of its ``batch_size`` slots (the remainder to randomly chosen classes; a class never
-    contributes more distinct samples than it has), filled with the next chunks of that class
-    (cycling through its cells in random order, reshuffled when used up). Minority classes are
-    therefore oversampled, and every class is present in every batch when the batch holds at
-    least one slot per class. No index repeats within a batch.
-
-    Parameters
-    ----------
-    labels : torch.Tensor of shape (n,), integer
-    groups : torch.Tensor of shape (n,), integer, or None
-    batch_size : int, default=64
-        Capped at ``n``.
-    samples_per_cell : int, default=8
-        K, the size of the chunks taken from one (label, group) cell.
-    n_batches : int or None
-        Batches to return; ``ceil(n / batch_size)`` (one epoch) by default.
-    generator : torch.Generator or None
-        CPU generator for the shuffling.
-
-    Returns
-    -------
-    list of torch.Tensor of shape (batch_size,), int64 (CPU)
-    """
-    labels = torch.as_tensor(labels).cpu()
-    n = labels.shape[0]
-    if n == 0:
-        return []
-    groups = torch.zeros_like(labels) if groups is None else torch.as_tensor(groups).cpu()
-    batch_size = max(1, min(int(batch_size), n))
-    if n_batches is None:
-        n_batches = math.ceil(n / batch_size)
-    classes = torch.unique(labels)
-    n_classes = len(classes)
-    cells = {}  # class -> list of index tensors, one per group
-    counts = []
-    for c in classes.tolist():
-        idx = (labels == c).nonzero(as_tuple=True)[0]
-        g = groups[idx]
-        cells[c] = [idx[g == v] for v in torch.unique(g).tolist()]
-        counts.append(len(idx))
-    queues = {c: deque() for c in cells}
-
-    def refill(c):
-        chunks = []
-        for cell in cells[c]:
-            cell = cell[torch.randperm(len(cell), generator=generator)]
-            chunks.extend(torch.split(cell, samples_per_cell))
-        order = torch.randperm(len(chunks), generator=generator).tolist()
-        queues[c].extend(chunks[i] for i in order)
-
-    class_list = classes.tolist()
-    counts = torch.tensor(counts)
-    batches = []
-    for _ in range(n_batches):
-        # Water-filling: equal shares, classes smaller than their share give all they have
-        # and their spare slots go to the others; the last few slots to random classes.
-        quota = torch.zeros(n_classes, dtype=torch.long)
-        remaining = batch_size
-        while remaining > 0:
-            room = counts - quota
-            open_ = (room > 0).nonzero(as_tuple=True)[0]
-            share = remaining // len(open_)
-            if share == 0:
-                pick = open_[torch.randperm(len(open_), generator=generator)[:remaining]]
-                quota[pick] += 1
-                break
-            give = torch.clamp(room[open_], max=share)
-            quota[open_] += give
-            remaining -= int(give.sum())
-        parts = []
-        for i, c in enumerate(class_list):
-            need, taken, seen = int(quota[i]), [], set()
-            while need > 0:
-                if not queues[c]:
-                    refill(c)
-                chunk = queues[c].popleft()
-                fresh = [j for j in chunk.tolist() if j not in seen]
-                if len(fresh) > need:
-                    # Put the unused rest back so that it starts the class's next batch.
-                    queues[c].appendleft(torch.tensor(fresh[need:], dtype=torch.long))
-                    fresh = fresh[:need]
-                taken.extend(fresh)
-                seen.update(fresh)
-                need -= len(fresh)
-            parts.append(torch.tensor(taken, dtype=torch.long))
-        batch = torch.cat(parts)
-        batches.append(batch[torch.randperm(len(batch), generator=generator)])
-    return batches

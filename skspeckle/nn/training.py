@@ -10,24 +10,9 @@ import time
 import torch
 
 from skspeckle.nn.device import autocast
+from skspeckle.nn.sampling import sequential_batches, shuffled_batches
 
-__all__ = ["train_module", "adam", "shuffled_batches", "sequential_batches"]
-
-
-def shuffled_batches(n, batch_size, generator=None):
-    """One epoch of shuffled index batches; a trailing batch of one sample is merged into the
-    previous batch (batch normalisation cannot train on a single sample)."""
-    perm = torch.randperm(n, generator=generator)
-    batches = list(torch.split(perm, max(1, int(batch_size))))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2] = torch.cat(batches[-2:])
-        batches.pop()
-    return batches
-
-
-def sequential_batches(n, batch_size):
-    """Index batches ``0..n`` in order (for evaluation)."""
-    return list(torch.split(torch.arange(n), max(1, int(batch_size))))
+__all__ = ["train_module", "adam"]
 
 
 def adam(lr):
@@ -35,9 +20,8 @@ def adam(lr):
     learning rate ``lr`` over the parameters that require gradients.
 
     On CPU and CUDA it uses torch's fused implementation, one kernel for all parameters: the
-    same update up to rounding, and a step about 3x faster than the default per-parameter
-    loop (1.5-1.8 ms against 5-6 ms for the 2.8 M parameters of the SpeckleNN network on two
-    CPU cores, about 5 % of a training step; ``benchmarks/training_speed.py`` records both).
+    same update up to rounding, and a faster step than the default per-parameter loop
+    (``benchmarks/speed/training_speed.py`` measures both; figures in ``docs/results.md``).
     """
 
     def factory(params):
@@ -163,7 +147,8 @@ def train_module(
         ``device``), never to validation batches.
     batch_sampler : callable or None
         ``batch_sampler(generator) -> list of index tensors`` for one epoch; shuffled batches
-        of ``batch_size`` by default (:func:`shuffled_batches`).
+        of ``batch_size`` by default
+        (:func:`skspeckle.nn.sampling.shuffled_batches`).
     device : torch.device or str, default="cpu"
     restore_best : bool, default=True
         With ``val_data``, load the weights of the epoch with the best validation loss at the

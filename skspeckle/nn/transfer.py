@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 __all__ = [
-    "source_state_dict",
     "load_state_dict_file",
     "copy_matching_weights",
     "trainable_tail",
@@ -201,47 +200,3 @@ def frozen(modules):
             handle.remove()
         for p, flag in zip(params, previous):
             p.requires_grad_(flag)
-
-
-def source_state_dict(init_from):
-    """The network weights that ``init_from`` names, for :func:`copy_matching_weights`.
-
-    Parameters
-    ----------
-    init_from : str, os.PathLike or fitted estimator
-        A ``state_dict`` file (see :func:`load_state_dict_file`), or any object whose
-        ``module_.network`` is a torch module: a fitted estimator of this package, or a
-        ``sklearn.frozen.FrozenEstimator`` wrapping one.
-
-    Returns
-    -------
-    state_dict : dict of str to torch.Tensor
-        Copies on the CPU.
-
-    Raises
-    ------
-    ValueError
-        If ``init_from`` is an estimator without fitted weights (e.g. a clone made by
-        ``GridSearchCV``, which clones estimator-valued parameters unfitted).
-    TypeError
-        If ``init_from`` is neither a path nor an estimator with ``module_.network``.
-    """
-    if isinstance(init_from, (str, os.PathLike)):
-        return load_state_dict_file(init_from)
-    module = getattr(init_from, "module_", None)
-    network = getattr(module, "network", None)
-    if isinstance(network, torch.nn.Module):
-        return {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-    if hasattr(init_from, "get_params"):
-        raise ValueError(
-            f"init_from={type(init_from).__name__}(...) is not fitted, so it has no weights to "
-            "transfer. sklearn.base.clone (used by GridSearchCV, cross_validate, Pipeline "
-            "cloning) replaces an estimator-valued parameter by an unfitted copy: pass "
-            "init_from=sklearn.frozen.FrozenEstimator(fitted_estimator), which clone keeps "
-            "as it is, or save the weights with "
-            "torch.save(fitted_estimator.module_.network.state_dict(), path) and pass the path."
-        )
-    raise TypeError(
-        "init_from must be None, the path of a state_dict file or a fitted estimator with a "
-        f"module_.network; got {type(init_from).__name__}."
-    )

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from skspeckle.nn.losses import TripletBatchLoss, triplet_loss
+from skspeckle.nn.gradient_reversal import GradientReversal, dann_lambda
+from skspeckle.nn.losses import (
+    DANNLoss,
+    TripletBatchLoss,
+    cross_entropy_batch_loss,
+    triplet_loss,
+    weighted_cross_entropy,
+)
 
 
 def test_triplet_loss_by_hand():
@@ -41,3 +48,41 @@ def test_triplet_batch_loss_reports_metrics():
         metrics["n_triplets"] == 6 * 2 * 3 // 1 // 1 and metrics["weight"] == metrics["n_triplets"]
     )
     assert 0 <= float(metrics["active_fraction"]) <= 1 and loss.requires_grad
+
+
+def test_weighted_cross_entropy_one_logit_is_binary_and_weights_scale_the_mean():
+    logits = torch.tensor([[2.0], [-1.0], [0.5]])
+    target = torch.tensor([1, 0, 0])
+    loss, metrics = weighted_cross_entropy(logits, target, torch.tensor([1.0, 1.0, 2.0]))
+    per_frame = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[:, 0], target.float(), reduction="none"
+    )
+    assert torch.allclose(loss, (per_frame * torch.tensor([1.0, 1.0, 2.0])).mean())
+    assert float(metrics["accuracy"]) == pytest.approx(2 / 3)
+    two = torch.tensor([[0.0, 3.0], [1.0, 0.0]])
+    loss2, _ = cross_entropy_batch_loss(lambda x: x, (two, torch.tensor([1, 0]), torch.ones(2)))
+    assert torch.allclose(loss2, torch.nn.functional.cross_entropy(two, torch.tensor([1, 0])))
+
+
+def test_dann_loss_follows_the_lambda_schedule_and_adds_the_domain_loss():
+    reversal = GradientReversal(0.0)
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :2], x[:, 2]
+
+    model = Model().train()
+    loss_fn = DANNLoss(reversal, n_steps=4, gamma=10.0)
+    x = torch.tensor([[1.0, 0.0, -2.0], [0.0, 1.0, -1.0], [0.5, 0.5, 2.0], [0.1, 0.2, 1.0]])
+    batch = (x, torch.tensor([0, 1, 0, 0]), torch.ones(4), torch.tensor([0, 0, 1, 1]))
+    lambdas = []
+    for _ in range(3):
+        loss, metrics = loss_fn(model, batch)
+        lambdas.append(reversal.lambda_)
+    assert lambdas == [dann_lambda(0.0), dann_lambda(0.25), dann_lambda(0.5)]
+    label_loss = torch.nn.functional.cross_entropy(x[:2, :2], torch.tensor([0, 1]))
+    assert torch.allclose(loss, label_loss + metrics["domain_loss"])
+    assert float(metrics["domain_accuracy"]) == 1.0
+    model.eval()
+    loss_fn(model, batch)
+    assert reversal.lambda_ == dann_lambda(0.5)  # evaluation leaves the schedule alone

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from skspeckle.nn.distances import pairwise_squared_distances
 from skspeckle.nn.mining import (
-    balanced_batches,
     mine_triplets,
     positive_pairs,
 )
@@ -150,36 +149,3 @@ def test_mining_single_class_or_no_positive_gives_no_triplets():
 def test_mining_rejects_unknown_strategy():
     with pytest.raises(ValueError, match="strategy"):
         mine_triplets(torch.zeros(2, 2), torch.tensor([0, 1]), strategy="easy")
-
-
-def test_balanced_batches_are_balanced_group_aware_and_unique():
-    labels = torch.tensor([0] * 50 + [1] * 10 + [2] * 4)
-    groups = torch.arange(64) % 3
-    g = torch.Generator().manual_seed(0)
-    batches = balanced_batches(labels, groups, batch_size=24, samples_per_cell=4, generator=g)
-    assert len(batches) == 3
-    for b in batches:
-        assert len(b) == 24 and len(torch.unique(b)) == 24
-        counts = torch.bincount(labels[b], minlength=3)
-        assert counts[2] == 4  # the small class gives all it has ...
-        assert abs(int(counts[0]) - int(counts[1])) <= 1  # ... and the others share the rest
-        a, p = positive_pairs(labels[b], groups[b])
-        assert len(a) > 0
-    again = balanced_batches(
-        labels,
-        groups,
-        batch_size=24,
-        samples_per_cell=4,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert all(torch.equal(x, y) for x, y in zip(batches, again))
-
-
-def test_balanced_batches_cover_minority_class_every_batch():
-    labels = torch.tensor([0] * 90 + [1] * 6)
-    batches = balanced_batches(labels, batch_size=16, generator=torch.Generator().manual_seed(1))
-    assert len(batches) == 6
-    assert all(int((labels[b] == 1).sum()) == 6 for b in batches)  # oversampled
-    assert balanced_batches(torch.tensor([], dtype=torch.long), batch_size=4) == []
-    small = balanced_batches(torch.tensor([0, 1, 1]), batch_size=64)
-    assert len(small) == 1 and sorted(small[0].tolist()) == [0, 1, 2]

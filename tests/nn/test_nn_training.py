@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from skspeckle.nn.training import adam, sequential_batches, shuffled_batches, train_module
+from skspeckle.nn.training import adam, train_module
 
 
 def _regression(n=64, seed=0):
@@ -107,13 +107,6 @@ def test_step_skipped_without_gradient():
     )
     assert torch.equal(module.weight, before)
     assert history[0]["n_steps"] == 0 and len(history) == 2  # stalls after epoch 2
-
-
-def test_batches_helpers():
-    b = shuffled_batches(17, 8, torch.Generator().manual_seed(0))
-    assert [len(x) for x in b] == [8, 9]  # the lone last sample joins the previous batch
-    assert sorted(torch.cat(b).tolist()) == list(range(17))
-    assert [len(x) for x in sequential_batches(5, 2)] == [2, 2, 1]
 
 
 def test_adam_is_fused_on_cpu_skips_frozen_parameters_and_matches_torch_adam():

@@ -2,14 +2,12 @@
 
 import pytest
 import torch
-from torch import nn
 
 from skspeckle.nn.networks.spi import Shi19Net, SPIResNet
 from skspeckle.nn.transfer import (
     copy_matching_weights,
     frozen,
     load_state_dict_file,
-    source_state_dict,
     trainable_tail,
 )
 
@@ -82,14 +80,3 @@ def test_state_dict_file_round_trip_and_errors(tmp_path):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="does not hold a state_dict"):
         load_state_dict_file(tmp_path / "list.pt")
-
-
-def test_source_state_dict_explains_unfitted_estimators():
-    class Unfitted:
-        def get_params(self):
-            return {}
-
-    with pytest.raises(ValueError, match="FrozenEstimator"):
-        source_state_dict(Unfitted())
-    with pytest.raises(TypeError, match="init_from must be"):
-        source_state_dict(nn.Linear(2, 2))

@@ -32,10 +32,9 @@ class HitFinderCNN(NeuralNetClassifier):
         the network.
     dropout : float in [0, 1), default=0.25
         Probability of the three dropout layers (the paper does not state it).
-    max_epochs, batch_size, learning_rate, validation_fraction, n_iter_no_change, tol, \
-class_weight, normalize, init_from, freeze, image_shape, device, random_state, verbose
-        See :class:`skspeckle.baselines._classifier.NeuralNetClassifier`. The paper trains with
-        SGD (learning rate 0.002, momentum 0.9, batch 100); here Adam as in the base class.
+    .. shared-parameters:: max_epochs, batch_size, learning_rate, validation_fraction, \
+n_iter_no_change, tol, class_weight, augment, normalize, init_from, freeze, image_shape, \
+device, precision, random_state, verbose
 
     Attributes
     ----------
@@ -48,7 +47,8 @@ class_weight, normalize, init_from, freeze, image_shape, device, random_state, v
     The crop is centred on the frame, ``[(H - h) // 2 : (H - h) // 2 + h]`` (and likewise for
     the columns); centre the beam in the frame upstream if it is not. Input scaling
     ``"log1p"`` (default) replaces the paper's raw counts; ``normalize=None`` feeds them
-    unchanged.
+    unchanged. The paper trains with SGD (learning rate 0.002, momentum 0.9, batch 100); here
+    Adam as in every classifier of this package. ``augment`` sees the cropped frames.
 
     Examples
     --------
@@ -78,11 +78,13 @@ class_weight, normalize, init_from, freeze, image_shape, device, random_state, v
         n_iter_no_change=10,
         tol=1e-4,
         class_weight=None,
+        augment=None,
         normalize="log1p",
         init_from=None,
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -94,11 +96,13 @@ class_weight, normalize, init_from, freeze, image_shape, device, random_state, v
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             class_weight=class_weight,
+            augment=augment,
             normalize=normalize,
             init_from=init_from,
             freeze=freeze,
             image_shape=image_shape,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
         )

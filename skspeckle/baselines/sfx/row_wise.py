@@ -118,17 +118,21 @@ class CNN1DClassifier(NeuralNetClassifier):
     ----------
     dropout : float in [0, 1), default=0.25
         Dropout probability after the convolutional blocks and between the dense layers.
-    max_epochs, batch_size, learning_rate, validation_fraction, n_iter_no_change, tol, \
-class_weight, normalize, init_from, freeze, device, random_state, verbose
-        See :class:`skspeckle.baselines._classifier.NeuralNetClassifier`. ``normalize="log1p"``
-        (default) compresses the profiles' dynamic range; ``image_shape`` is unused (the
-        input is 1-D).
+    .. shared-parameters:: max_epochs, batch_size, learning_rate, validation_fraction, \
+n_iter_no_change, tol, class_weight, augment, normalize, init_from, freeze, image_shape, \
+device, precision, random_state, verbose
 
     Attributes
     ----------
     classes_, module_, history_, n_iter_, n_features_in_
         See :class:`skspeckle.baselines._classifier.NeuralNetClassifier`; ``n_features_in_`` is
         the profile length.
+
+    Notes
+    -----
+    ``normalize="log1p"`` (default) compresses the profiles' dynamic range; ``image_shape``
+    is unused (the input is 1-D), and ``augment`` receives profile batches ``(B, length)``,
+    so the frame augmentations of :mod:`skspeckle.augmentation` do not apply.
 
     Examples
     --------
@@ -158,11 +162,13 @@ class_weight, normalize, init_from, freeze, device, random_state, verbose
         n_iter_no_change=10,
         tol=1e-4,
         class_weight=None,
+        augment=None,
         normalize="log1p",
         init_from=None,
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -174,11 +180,13 @@ class_weight, normalize, init_from, freeze, device, random_state, verbose
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             class_weight=class_weight,
+            augment=augment,
             normalize=normalize,
             init_from=init_from,
             freeze=freeze,
             image_shape=image_shape,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
         )

@@ -6,72 +6,19 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import clone
-from torch import nn
-from torch.nn import functional as F
 
-from skspeckle.baselines._classifier import NeuralNetClassifier, weighted_cross_entropy
+from skspeckle.baselines._classifier import NeuralNetClassifier
 from skspeckle.baselines.spi.resnet import ResNetClassifier
-from skspeckle.nn.gradient_reversal import dann_lambda
+from skspeckle.nn.losses import DANNLoss
+from skspeckle.nn.networks.dann import DANNModel
 from skspeckle.nn.networks.layers import capture_features
 from skspeckle.nn.networks.spi import DomainHead
-from skspeckle.nn.training import adam, shuffled_batches, train_module
+from skspeckle.nn.sampling import paired_batches, shuffled_batches
+from skspeckle.nn.training import adam, train_module
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import Interval, fit_context
 
 __all__ = ["DANNClassifier"]
-
-
-class _DANNModel(nn.Module):
-    """Label logits of the classifier model and the domain logit of its features."""
-
-    def __init__(self, model, domain_head):
-        super().__init__()
-        self.model, self.domain_head = model, domain_head
-
-    def forward(self, x):
-        with capture_features(self.model.network) as captured:
-            logits = self.model(x)
-        return logits, self.domain_head(captured[-1])
-
-
-class _DANNLoss:
-    """Label cross-entropy on the source frames plus the domain cross-entropy on all frames;
-    sets the reversal factor of the schedule before every training step."""
-
-    def __init__(self, reversal, n_steps, gamma):
-        self.reversal, self.n_steps, self.gamma, self.step = reversal, max(1, n_steps), gamma, 0
-
-    def __call__(self, module, batch, generator):
-        x, target, weight, domain = batch
-        if module.training:
-            self.reversal.lambda_ = dann_lambda(min(1.0, self.step / self.n_steps), self.gamma)
-            self.step += 1
-        logits, domain_logit = module(x)
-        source = domain == 0
-        loss, metrics = weighted_cross_entropy(logits[source], target[source], weight[source])
-        if bool((~source).any()):
-            domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domain.float())
-            loss = loss + domain_loss
-            metrics["domain_loss"] = domain_loss.detach()
-            metrics["domain_accuracy"] = ((domain_logit > 0) == (domain == 1)).float().mean()
-            metrics["lambda"] = self.reversal.lambda_
-        return loss, metrics
-
-
-def _paired_batches(n_source, n_target, batch_size, generator):
-    """Batches of half source, half target indices (targets follow the sources): the source
-    frames are shuffled once per epoch, the target frames cycled in a shuffled order."""
-    half = max(2, batch_size // 2)
-    source = shuffled_batches(n_source, half, generator)
-    order = torch.randperm(n_target, generator=generator)
-    need = sum(min(half, len(b)) for b in source)
-    target = order.repeat(need // n_target + 1)[:need] + n_source
-    out, start = [], 0
-    for b in source:
-        k = min(half, len(b))
-        out.append(torch.cat([b, target[start : start + k]]))
-        start += k
-    return out
 
 
 class DANNClassifier(NeuralNetClassifier):
@@ -98,16 +45,9 @@ class DANNClassifier(NeuralNetClassifier):
     gamma : float, default=10.0
         Steepness of the reversal-factor schedule ``lambda_p = 2 / (1 + exp(-gamma p)) - 1``
         over the training progress ``p`` in [0, 1] (Ganin et al. Sec. 5.2.2: gamma = 10).
-    max_epochs, batch_size, learning_rate, validation_fraction, n_iter_no_change, tol
-        Training, as in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier` (defaults
-        100, 64, 1e-3, 0.1, 10, 1e-4). With ``X_target`` every batch holds
-        ``batch_size // 2`` source and as many target frames; an epoch is one pass over the
-        source frames (target frames are cycled). Early stopping monitors the label loss on
-        the held-out *source* frames (no target labels exist); with ``n_iter_no_change=None``
-        the schedule runs to ``lambda`` ~ 1.
-    class_weight, normalize, init_from, freeze, image_shape, device, random_state, verbose
-        As in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier`; ``normalize`` replaces
-        the estimator's.
+    .. shared-parameters:: max_epochs, batch_size, learning_rate, validation_fraction, \
+n_iter_no_change, tol, class_weight, augment, normalize, init_from, freeze, image_shape, \
+device, precision, random_state, verbose
 
     Attributes
     ----------
@@ -131,7 +71,13 @@ class DANNClassifier(NeuralNetClassifier):
     annealed SGD learning rate; the domain loss is added with weight 1 and lambda only scales
     the reversed gradient.
 
-    Without ``X_target`` the estimator trains a plain classifier of the same architecture.
+    With ``X_target`` every batch holds ``batch_size // 2`` source and as many target frames
+    (:func:`skspeckle.nn.sampling.paired_batches`); an epoch is one pass over the source frames
+    (target frames are cycled), and ``augment`` applies to both. Early stopping monitors the
+    label loss on the held-out *source* frames (no target labels exist); with
+    ``n_iter_no_change=None`` the schedule runs to ``lambda`` ~ 1. ``normalize`` replaces the
+    estimator's. Without ``X_target`` the estimator trains a plain classifier of the same
+    architecture.
     In a ``Pipeline``, ``pipe.fit(X, y, dannclassifier__X_target=X_target)`` passes the target
     frames to this step, but the steps before it transform ``X`` only, not ``X_target``: put
     the preprocessing outside the pipeline (apply it to both arrays) or use stateless steps
@@ -173,11 +119,13 @@ class DANNClassifier(NeuralNetClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         class_weight=None,
+        augment=None,
         normalize="log1p",
         init_from=None,
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -189,11 +137,13 @@ class DANNClassifier(NeuralNetClassifier):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             class_weight=class_weight,
+            augment=augment,
             normalize=normalize,
             init_from=init_from,
             freeze=freeze,
             image_shape=image_shape,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
         )
@@ -246,11 +196,10 @@ class DANNClassifier(NeuralNetClassifier):
         estimator = ResNetClassifier() if self.estimator is None else clone(self.estimator)
         return estimator._build_network(input_shape, n_outputs)
 
-    def _train(self, module, X, y_enc, weight, train_idx, val_idx, seed, device, X_target=None):
-        with torch.no_grad(), capture_features(module.network) as captured:
-            module(torch.zeros((2, *X.shape[1:])))
+    def _train(self, module, X, y_enc, train_idx, val_idx, seed, options, weight, X_target):
+        with capture_features(module.network) as captured:
+            self._output_shape(module, X.shape[1:])
         domain_head = DomainHead(captured[-1][0].numel(), self.domain_hidden_units)
-        trainer = _DANNModel(module, domain_head)
 
         def tensors(frames, idx, domain):
             n = len(idx)
@@ -273,27 +222,20 @@ class DANNClassifier(NeuralNetClassifier):
             train_data = tuple(torch.cat(pair) for pair in zip(train_data, target))
 
             def sampler(generator):
-                return _paired_batches(n_source, len(X_target), self.batch_size, generator)
+                return paired_batches(n_source, len(X_target), self.batch_size, generator)
 
         half = self.batch_size if X_target is None else max(2, self.batch_size // 2)
         n_batches = len(shuffled_batches(n_source, half))
-        loss = _DANNLoss(domain_head.reversal, self.max_epochs * n_batches, self.gamma)
+        loss = DANNLoss(domain_head.reversal, self.max_epochs * n_batches, self.gamma)
         try:
             history = train_module(
-                trainer,
+                DANNModel(module, domain_head),
                 loss,
                 adam(self.learning_rate),
                 train_data,
-                batch_size=half,
-                max_epochs=self.max_epochs,
                 val_data=None if val_idx is None else tensors(X, val_idx, 0),
-                n_iter_no_change=self.n_iter_no_change,
-                tol=self.tol,
-                generator=torch.Generator().manual_seed(seed),
                 batch_sampler=sampler,
-                device=device,
-                verbose=self.verbose,
-                name=type(self).__name__,
+                **{**options, "batch_size": half},
             )
         finally:
             domain_head.cpu().eval()

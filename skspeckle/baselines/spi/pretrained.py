@@ -5,30 +5,26 @@ import copy
 import os
 from numbers import Integral, Real
 
-import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-)
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from skspeckle.nn.device import resolve_device, torch_seeded
-from skspeckle.nn.inference import predict_batched
+from skspeckle.base import PARAMETER_CONSTRAINTS, TorchEstimatorMixin, fitted_model
+from skspeckle.nn.device import torch_seeded
 from skspeckle.nn.networks.layers import NetworkFeatures
 from skspeckle.nn.networks.spi import VGG_CONFIGS, VGGFeatures
 from skspeckle.nn.scaling import InputScaling
-from skspeckle.nn.transfer import copy_matching_weights, load_state_dict_file, source_state_dict
+from skspeckle.nn.transfer import copy_matching_weights, load_state_dict_file
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
 
 __all__ = ["PretrainedFeatures"]
 
 
-class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PretrainedFeatures(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin, BaseEstimator
+):
     """Globally pooled convolutional features of a pre-trained CNN, for a linear classifier.
 
     The transfer-learning baseline of the SPI good-versus-bad study: VGG16 trained on
@@ -75,12 +71,10 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ImageNet-normalised inputs. The frame is repeated on VGG's three colour channels.
     batch_size : int, default=64
         Frames per forward pass.
-    image_shape : tuple of int or None, default=None
-        ``(H, W)`` of flattened input ``(n_samples, H * W)``; square frames by default.
-    device : {"auto", "cpu", "cuda"}, str or torch.device, default="auto"
-        Where to compute (CUDA when available for ``"auto"``); ``module_`` stays on the CPU.
+    .. shared-parameters:: image_shape, device, precision
     random_state : int, RandomState instance or None, default=None
-        Seeds the random weights when ``weights`` is None.
+        Seeds the random weights when ``weights`` is None (inside
+        :func:`torch.random.fork_rng`: torch's global random state is left untouched).
 
     Attributes
     ----------
@@ -114,11 +108,12 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "width": [Interval(Real, 0, None, closed="neither")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions({"avg", "max"}), None],
-        "normalize": [StrOptions({"log1p", "log1p-standardize", "standardize"}), None],
+        "normalize": PARAMETER_CONSTRAINTS["normalize"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "image_shape": [tuple, list, None],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
+        **{
+            name: PARAMETER_CONSTRAINTS[name]
+            for name in ("image_shape", "device", "precision", "random_state")
+        },
     }
 
     def __init__(
@@ -133,6 +128,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         batch_size=64,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
     ):
         self.weights = weights
@@ -144,6 +140,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.batch_size = batch_size
         self.image_shape = image_shape
         self.device = device
+        self.precision = precision
         self.random_state = random_state
 
     @fit_context(prefer_skip_nested_validation=True)
@@ -176,8 +173,8 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             module = self._estimator_features()
         else:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            with torch_seeded(seed, torch.device("cpu")):
+            # The weights are built on the CPU, whatever the device: seed the CPU generator.
+            with torch_seeded(self._seed(), torch.device("cpu")):
                 net = VGGFeatures(
                     self.architecture,
                     width=self.width,
@@ -187,18 +184,14 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             if self.weights is not None:
                 copy_matching_weights(net, load_state_dict_file(self.weights))
             module = nn.Sequential(InputScaling(self.normalize), net)
-        module.eval()
-        with torch.no_grad():
-            self.n_features_out_ = int(module(torch.zeros((2, *self.image_shape_))).shape[1])
+        self.n_features_out_ = int(self._output_shape(module, self.image_shape_)[0])
         self.module_ = module
         self._n_features_out = self.n_features_out_
         return self
 
     def _estimator_features(self):
         source = self.weights
-        model = getattr(source, "module_", None)
-        if not isinstance(getattr(model, "network", None), nn.Module):
-            source_state_dict(source)  # raises the error that explains what to pass
+        model = fitted_model(source, "weights")
         if not isinstance(getattr(model.network, "features", None), nn.Module):
             raise TypeError(f"The network of {type(source).__name__} has no .features to extract.")
         fitted_shape = tuple(getattr(source, "image_shape_", self.image_shape_))
@@ -232,11 +225,9 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         check_is_fitted(self, "module_")
         X = validate_images(self, X, reset=False)
-        out = predict_batched(self.module_, X, self.batch_size, resolve_device(self.device))
-        return out.astype(np.float32)
+        return self._predict_module(X, dtype=torch.float32)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

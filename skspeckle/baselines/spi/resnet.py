@@ -31,14 +31,9 @@ class ResNetClassifier(NeuralNetClassifier):
     dropout : float in [0, 1), default=0.2
         Dropout before the linear layer (the paper uses dropout without saying where or how
         much).
-    max_epochs, batch_size, learning_rate, validation_fraction, n_iter_no_change, tol
-        Training, as in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier` (defaults
-        100, 64, 1e-3, 0.1, 10, 1e-4).
-    class_weight, normalize, init_from, freeze, image_shape, device, random_state, verbose
-        As in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier`. ``freeze=k`` counts
-        the 1 + 2n + 2m convolutions. The paper standardises each pixel over the training set
-        and crops 128 x 128 at the centre; here the frames pass through ``normalize``
-        (``"log1p"``) and any crop is an upstream step.
+    .. shared-parameters:: max_epochs, batch_size, learning_rate, validation_fraction, \
+n_iter_no_change, tol, class_weight, augment, normalize, init_from, freeze, image_shape, \
+device, precision, random_state, verbose
 
     Attributes
     ----------
@@ -53,6 +48,9 @@ class ResNetClassifier(NeuralNetClassifier):
     recognition", CVPR 2016. The stage transitions use parameter-free shortcuts (subsampled
     identity with zero-padded channels, He et al.'s option A), so every shortcut is an
     identity map as in the paper. Frames smaller than 16 x 16 are zero-padded to 16 x 16.
+    ``freeze=k`` counts the 1 + 2n + 2m convolutions. The paper standardises each pixel over
+    the training set and crops 128 x 128 at the centre; here the frames pass through
+    ``normalize`` (``"log1p"``) and any crop is an upstream step.
 
     Examples
     --------
@@ -88,11 +86,13 @@ class ResNetClassifier(NeuralNetClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         class_weight=None,
+        augment=None,
         normalize="log1p",
         init_from=None,
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -104,11 +104,13 @@ class ResNetClassifier(NeuralNetClassifier):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             class_weight=class_weight,
+            augment=augment,
             normalize=normalize,
             init_from=init_from,
             freeze=freeze,
             image_shape=image_shape,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
         )

@@ -42,16 +42,13 @@ class Shi19Classifier(NeuralNetClassifier):
         Width of the first fully connected layer (2 in the SpeckleNN re-implementation).
     dropout : float in [0, 1), default=0.2
         Dropout after every motif and the first fully connected layer.
-    max_epochs, batch_size, learning_rate, validation_fraction, n_iter_no_change, tol
-        Training, as in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier` (defaults
-        100, 64, 1e-3, 0.1, 10, 1e-4).
+    .. shared-parameters:: max_epochs, batch_size, learning_rate, validation_fraction, \
+n_iter_no_change, tol
     class_weight : None, "balanced" or dict, default="balanced"
         Class weights of the binary cross-entropy (keys: the labels of ``classes_``);
         balanced by default because single hits are the minority class.
-    normalize, init_from, freeze, image_shape, device, random_state, verbose
-        As in :class:`~skspeckle.baselines._classifier.NeuralNetClassifier`: input scaling
-        (default ``"log1p"``), transfer learning, frame shape, device, seed, progress.
-        ``freeze=k`` counts the three convolutions.
+    .. shared-parameters:: augment, normalize, init_from, freeze, image_shape, device, \
+precision, random_state, verbose
 
     Attributes
     ----------
@@ -67,6 +64,7 @@ class Shi19Classifier(NeuralNetClassifier):
     single-particle imaging data", IUCrJ 6, 331-340 (2019). The layer sizes follow the
     PyTorch re-implementation used for SpeckleNN (Wang et al., Sec. IV B 2), which ends in one
     logit. Frames smaller than 24 x 24 are zero-padded to 24 x 24 inside the network.
+    ``freeze=k`` counts the three convolutions.
 
     Examples
     --------
@@ -104,11 +102,13 @@ class Shi19Classifier(NeuralNetClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         class_weight="balanced",
+        augment=None,
         normalize="log1p",
         init_from=None,
         freeze=None,
         image_shape=None,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -120,11 +120,13 @@ class Shi19Classifier(NeuralNetClassifier):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             class_weight=class_weight,
+            augment=augment,
             normalize=normalize,
             init_from=init_from,
             freeze=freeze,
             image_shape=image_shape,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
         )

@@ -27,6 +27,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from skspeckle._module_state import module_state, restore_module
 from skspeckle._parameters import (
     PARAMETER_CONSTRAINTS,
     PARAMETER_DOCS,
@@ -188,6 +189,38 @@ class TorchEstimatorMixin:
             precision=self.precision,
         )
 
+    # Fitted attributes holding torch modules, restored in this order by __setstate__.
+    _module_attributes = ("module_",)
+
+    def _rebuild_module(self, name):
+        """A fresh module of the fitted architecture of attribute ``name``, built from the
+        parameters and ``_module_recipe`` (what ``fit`` recorded of the architecture: input
+        shape, width of the output); its weights are overwritten on restore."""
+        raise NotImplementedError(f"{type(self).__name__} cannot rebuild {name}.")
+
+    def __getstate__(self):
+        # No torch object in the state: pickle, deepcopy and skops.io (save_model) store the
+        # weights as safetensors bytes and never a module's class or code; see _module_state.
+        state = dict(super().__getstate__())  # object.__getstate__ may return __dict__ itself
+        saved = {}
+        # Without the recipe (an estimator fitted before the recipe was recorded, loaded from
+        # an old pickle) the module cannot be rebuilt: it stays in the state as it was.
+        if "_module_recipe" in state:
+            for name in self._module_attributes:
+                if isinstance(state.get(name), torch.nn.Module):
+                    saved[name] = module_state(state.pop(name))
+        if saved:
+            state["_module_states"] = saved
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_module_states", {})
+        super().__setstate__(state)
+        for name, module in saved.items():
+            owner = f"{type(self).__name__}.{name}"
+            setattr(self, name, restore_module(lambda: self._rebuild_module(name), module, owner))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -332,6 +365,7 @@ random_state, verbose
             finally:
                 module.cpu().eval()
         self.module_ = module
+        self._module_recipe = (tuple(int(s) for s in X.shape[1:]), int(n_outputs))
         self.n_iter_ = len(self.history_)
 
     def _init_module(self, input_shape, n_outputs):
@@ -350,6 +384,12 @@ random_state, verbose
         if self.init_from is not None:
             copy_matching_weights(network, source_state_dict(self.init_from))
         return module
+
+    def _rebuild_module(self, name):
+        if name != "module_":
+            return super()._rebuild_module(name)
+        input_shape, n_outputs = self._module_recipe
+        return self._module_type(self._build_network(input_shape, n_outputs), self.normalize)
 
     def _frozen_layers(self, network):
         if self.freeze is None:

@@ -196,10 +196,21 @@ device, precision, random_state, verbose
         estimator = ResNetClassifier() if self.estimator is None else clone(self.estimator)
         return estimator._build_network(input_shape, n_outputs)
 
-    def _train(self, module, X, y_enc, train_idx, val_idx, seed, options, weight, X_target):
+    _module_attributes = ("module_", "domain_head_")
+
+    def _domain_head(self, module, input_shape):
+        """A fresh domain head on the features that ``module`` computes for one input."""
         with capture_features(module.network) as captured:
-            self._output_shape(module, X.shape[1:])
-        domain_head = DomainHead(captured[-1][0].numel(), self.domain_hidden_units)
+            self._output_shape(module, input_shape)
+        return DomainHead(captured[-1][0].numel(), self.domain_hidden_units)
+
+    def _rebuild_module(self, name):
+        if name == "domain_head_":  # after module_, whose features set the head's width
+            return self._domain_head(self.module_, self._module_recipe[0])
+        return super()._rebuild_module(name)
+
+    def _train(self, module, X, y_enc, train_idx, val_idx, seed, options, weight, X_target):
+        domain_head = self._domain_head(module, X.shape[1:])
 
         def tensors(frames, idx, domain):
             n = len(idx)

@@ -171,23 +171,32 @@ class PretrainedFeatures(
         """
         X = validate_images(self, X, reset=True, image_shape=self.image_shape)
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
-            module = self._estimator_features()
+            module, recipe = self._estimator_features(), "estimator"
         else:
             # The weights are built on the CPU, whatever the device: seed the CPU generator.
             with torch_seeded(self._seed(), torch.device("cpu")):
-                net = VGGFeatures(
-                    self.architecture,
-                    width=self.width,
-                    n_blocks=self.n_blocks,
-                    pooling=self.pooling,
-                )
+                module, recipe = self._vgg_features(), "vgg"
             if self.weights is not None:
-                copy_matching_weights(net, load_state_dict_file(self.weights))
-            module = nn.Sequential(InputScaling(self.normalize), net)
+                copy_matching_weights(module[1], load_state_dict_file(self.weights))
         self.n_features_out_ = int(self._output_shape(module, self.image_shape_)[0])
         self.module_ = module
+        self._module_recipe = recipe
         self._n_features_out = self.n_features_out_
         return self
+
+    def _vgg_features(self):
+        net = VGGFeatures(
+            self.architecture, width=self.width, n_blocks=self.n_blocks, pooling=self.pooling
+        )
+        return nn.Sequential(InputScaling(self.normalize), net)
+
+    def _rebuild_module(self, name):
+        if name != "module_":
+            return super()._rebuild_module(name)
+        # The weights file is not read again: the saved weights replace the initial ones.
+        if self._module_recipe == "vgg":
+            return self._vgg_features()
+        return NetworkFeatures(copy.deepcopy(fitted_model(self.weights, "weights")), self.pooling)
 
     def _estimator_features(self):
         source = self.weights

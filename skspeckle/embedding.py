@@ -10,12 +10,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from skspeckle.base import BaseTorchEstimator
+from skspeckle.few_shot import _check_pipeline_supports
 from skspeckle.nn.losses import TripletBatchLoss
 from skspeckle.nn.mining import MINING_STRATEGIES
 from skspeckle.nn.networks.layers import EmbeddingModel
 from skspeckle.nn.networks.speckle_net import speckle_net
 from skspeckle.nn.sampling import balanced_batches
 from skspeckle.nn.training import adam, train_module
+from skspeckle.utils._callers import calling_pipelines, warn_if_groups_held_back
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
@@ -131,7 +133,9 @@ precision, random_state
     (``sklearn.set_config(enable_metadata_routing=True)``) ``groups`` is requested by
     default, so ``GridSearchCV(pipe, ..., cv=GroupKFold()).fit(X, y, groups=groups)`` hands
     the same ``groups`` to the splitter and to this step; ``set_fit_request(groups=False)``
-    opts out. Without routing, pass ``pipe.fit(X, y, tripletembedder__groups=groups)``.
+    opts out. Without routing, pass ``pipe.fit(X, y, tripletembedder__groups=groups)``;
+    ``fit`` warns when a search or cross-validation running it in this process was given
+    ``groups`` that, with routing off, only its splitter received.
 
     Frames smaller than 16 x 16 are zero-padded to 16 x 16 inside the default network.
 
@@ -234,15 +238,28 @@ precision, random_state
         ------
         ValueError
             If ``y`` is missing or not a classification target, there are fewer than two
-            classes, ``X`` is empty, has the wrong number of dimensions or non-finite
-            values, ``groups`` has the wrong length, ``network`` returns the wrong shape,
-            ``init_from`` holds incompatible or no weights, or ``freeze`` asks for more
-            trainable convolutions than the network has.
+            classes, ``X`` is empty, has the wrong number of dimensions, non-finite values
+            or values beyond the float32 range, ``groups`` has the wrong length,
+            ``network`` returns the wrong shape, ``init_from`` holds incompatible or no
+            weights, or ``freeze`` asks for more trainable convolutions than the network
+            has. Also, before any training, if a ``Pipeline`` fitting this step ends with a
+            :class:`~skspeckle.few_shot.FewShotCentroidClassifier` whose ``k`` exceeds the
+            smallest class of ``y`` (that classifier would refuse it only after the
+            training); the message names its step and ``<step>__k``.
         TypeError
             If an ``augment`` entry has no ``augment_tensor`` method, or ``freeze`` is set
             for a network without ``.features``.
         RuntimeError
             If ``device`` asks for CUDA on a machine without it.
+
+        Warns
+        -----
+        UserWarning
+            When ``groups`` is None, metadata routing is off and a search or
+            cross-validation running this fit in the same process (``n_jobs`` None or 1,
+            and a search's refit) was given ``groups``: they went to its splitter only. The
+            message names ``sklearn.set_config(enable_metadata_routing=True)`` and, in a
+            pipeline, the ``<step>__groups`` fit parameter that passes them without routing.
         """
         self._require_y(y, "the triplet loss needs class labels.")
         X, y = validate_images(self, X, reset=True, image_shape=self.image_shape, y=y)
@@ -251,7 +268,12 @@ precision, random_state
         self._require_two_classes(
             self.classes_, "to form triplets (an anchor and a negative of another class)"
         )
+        # Only the call stack shows the pipeline fitting this step and the search holding
+        # groups (see skspeckle.utils._callers); both checks come before minutes of training.
+        pipelines = calling_pipelines(self)
+        _check_pipeline_supports(pipelines, y, type(self).__name__)
         if groups is None:
+            warn_if_groups_held_back(self, pipelines)
             g_enc = np.zeros(len(y_enc), dtype=np.int64)
         else:
             groups = np.asarray(groups)

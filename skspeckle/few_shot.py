@@ -143,7 +143,10 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         ------
         ValueError
             If ``y`` has fewer than 2 classes, a class has fewer than ``k`` samples, or ``X``
-            is empty, not 2-D or not finite.
+            is empty, not 2-D or not finite. As the last step of a ``Pipeline`` after a
+            ``TripletEmbedder``, the embedder makes the ``k`` check (and this step's
+            parameter validation) before it trains, so that a too large ``k`` fails in
+            seconds, not after the training.
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -153,14 +156,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs at least 2 classes; got 1 class "
                 f"({self.classes_.tolist()[0]!r}). Label supports of at least two classes."
             )
-        counts = np.bincount(y_index)
-        if self.k is not None and np.any(counts < self.k):
-            short = int(np.argmax(counts < self.k))
-            raise ValueError(
-                f"Class {self.classes_.tolist()[short]!r} has {counts[short]} sample(s), "
-                f"fewer than k={self.k}. Lower k, pass k=None to use every sample as a "
-                "support, or label more samples of that class."
-            )
+        self._check_class_sizes(self.classes_, np.bincount(y_index))
         rng = check_random_state(self.random_state)
         supports = []
         for c in range(len(self.classes_)):
@@ -174,6 +170,26 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         self.support_ = np.concatenate(supports)
         self.support_labels_ = np.repeat(self.classes_, [len(s) for s in supports])
         return self
+
+    def _check_class_sizes(self, classes, counts, *, where=None):
+        """Raise if a class has fewer than ``k`` samples. ``where`` is ``(step path, name of
+        the step)`` when an earlier step of a pipeline makes the check, before it trains."""
+        if self.k is None or counts.min() >= self.k:
+            return
+        short = int(np.argmax(counts < self.k))
+        context, fix = "", "Lower k"
+        if where is not None:
+            path, trainer = where
+            context = (
+                f" of the pipeline's last step {path!r}, checked before {trainer} trains "
+                "(the classifier would fail only after it)"
+            )
+            fix = f"Lower k ({path}__k)"
+        raise ValueError(
+            f"Class {classes.tolist()[short]!r} has {counts[short]} sample(s), fewer than "
+            f"k={self.k}{context}. {fix}, pass k=None to use every sample as a support, or "
+            "label more samples of that class."
+        )
 
     def _distances(self, X):
         """Aggregated squared distances, shape (n_queries, n_classes), float64."""
@@ -283,3 +299,43 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         """
         distances = self._distances(X)  # checks the fit before classes_ is read
         return self.classes_[np.argmin(distances, axis=1)]
+
+
+def _check_pipeline_supports(pipelines, y, trainer):
+    """Fail now where a ``FewShotCentroidClassifier`` ending a pipeline would fail later.
+
+    A step that trains for minutes (``TripletEmbedder``) calls this at the start of its
+    ``fit``: when a pipeline fitting it ends with a ``FewShotCentroidClassifier``, that
+    classifier receives the same ``y`` after the training, and its ``fit`` would refuse a
+    class with fewer than ``k`` samples only then. Its parameters are validated as its
+    ``fit`` would.
+
+    Parameters
+    ----------
+    pipelines : list of (Pipeline, str)
+        The pipelines fitting the calling step, innermost first, each with the name of the
+        step that is the step or the previous pipeline
+        (:func:`skspeckle.utils._callers.calling_pipelines`).
+    y : array-like of shape (n_samples,)
+        The labels the calling step received, validated.
+    trainer : str
+        Name of the calling step, for the message.
+
+    Raises
+    ------
+    ValueError
+        If a class of ``y`` has fewer than ``k`` samples; the message names the classifier's
+        step and its ``k`` parameter as ``set_params`` spells it.
+    sklearn.utils._param_validation.InvalidParameterError
+        If the classifier's parameters are invalid.
+    """
+    names = [name for _, name in pipelines]
+    for i, (pipeline, child) in enumerate(pipelines):
+        last, final = pipeline.steps[-1]
+        if last == child or not isinstance(final, FewShotCentroidClassifier):
+            continue
+        # Always: the calling fit runs with nested validation switched off.
+        final._validate_params()
+        classes, counts = np.unique(y, return_counts=True)
+        path = "__".join([*reversed(names[i + 1 :]), last])
+        final._check_class_sizes(classes, counts, where=(path, trainer))

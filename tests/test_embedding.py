@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
@@ -389,6 +390,65 @@ def test_groups_plain_fit_params_without_routing():
     _search().fit(X, y, groups=groups, tripletembedder__groups=groups)
     assert len(_RecordingEmbedder.received) == 5
     assert all(g is not None and len(g) == n for n, g in _RecordingEmbedder.received)
+
+
+ROUTING_OFF = (
+    r"{caller} was given groups, but with scikit-learn's metadata routing off \(the default\) "
+    r"it passes them to its splitter only: \w+Embedder\.fit received none.*"
+    r"sklearn\.set_config\(enable_metadata_routing=True\).*set_fit_request\(groups=True\)"
+)
+
+
+def _routing_warnings(record):
+    return [str(w.message) for w in record if "metadata routing off" in str(w.message)]
+
+
+def test_groups_held_back_by_a_search_without_routing_warn():
+    X, y, groups = _grouped()
+    with pytest.warns(UserWarning, match=ROUTING_OFF.format(caller="GridSearchCV")) as record:
+        _search().fit(X, y, groups=groups)
+    assert (
+        "search.fit(X, y, groups=groups, tripletembedder__groups=groups)"
+        in (_routing_warnings(record)[0])
+    )
+    pipe = _search().estimator
+    with pytest.warns(UserWarning, match=ROUTING_OFF.format(caller="cross_val_score")) as record:
+        cross_val_score(pipe, X, y, groups=groups, cv=GroupKFold(2))
+    assert "params={'tripletembedder__groups': groups}" in _routing_warnings(record)[0]
+    # Without a pipeline there is no fit parameter to suggest, only routing.
+    embedder = GridSearchCV(
+        TripletEmbedder(**FAST), {"margin": [0.5]}, cv=GroupKFold(2), scoring=lambda *a: 0.0
+    )
+    with pytest.warns(UserWarning, match=ROUTING_OFF.format(caller="GridSearchCV")) as record:
+        embedder.fit(X, y, groups=groups)
+    assert "__groups" not in _routing_warnings(record)[0]
+
+
+def test_no_routing_warning_where_groups_arrive_or_were_never_given():
+    X, y, groups = _grouped()
+    pipe = _search().estimator
+    fits = [
+        lambda: pipe.fit(X, y),
+        lambda: pipe.fit(X, y, tripletembedder__groups=groups),
+        lambda: GridSearchCV(pipe, {"tripletembedder__margin": [0.5]}, cv=2).fit(X, y),
+        lambda: _search().fit(X, y, groups=groups, tripletembedder__groups=groups),
+        lambda: cross_val_score(
+            pipe, X, y, groups=groups, cv=GroupKFold(2), params={"tripletembedder__groups": groups}
+        ),
+    ]
+    for fit in fits:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            fit()
+        assert _routing_warnings(record) == []
+    with sklearn.config_context(enable_metadata_routing=True):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            _search().fit(X, y, groups=groups)
+    assert _routing_warnings(record) == []
+    # groups= straight to a Pipeline without routing is scikit-learn's own error, never silent.
+    with pytest.raises(ValueError, match="does not accept the groups parameter"):
+        pipe.fit(X, y, groups=groups)
 
 
 # ------------------------------------------------------------------- augment

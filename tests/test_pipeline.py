@@ -8,10 +8,11 @@ import pytest
 import sklearn
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score, train_test_split
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from skspeckle import DetectorMask, FewShotCentroidClassifier, RandomRotation, TripletEmbedder
 from skspeckle.datasets import make_speckle_patterns
+from skspeckle.utils._sklearn_compat import InvalidParameterError
 
 FAST = dict(n_components=16, max_epochs=3, batch_size=32, device="cpu", random_state=0)
 
@@ -121,3 +122,56 @@ def test_few_shot_swap_supports_without_retraining(grouped_patterns, visible_fra
     after = list(embed[-1].module_.parameters())
     assert all(np.array_equal(a.numpy(), b.detach().numpy()) for a, b in zip(before, after))
     assert pipe.predict(X[new]).shape == (new.sum(),)
+
+
+class _Trained(Exception):
+    """Raised by the stubbed training: the embedder got as far as training."""
+
+
+def _stub_training(monkeypatch):
+    calls = []
+
+    def train(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        raise _Trained
+
+    monkeypatch.setattr(TripletEmbedder, "_fit_network", train)
+    return calls
+
+
+def test_k_above_the_smallest_class_fails_before_the_embedder_trains(
+    three_class_patterns, monkeypatch
+):
+    X, y, _ = three_class_patterns  # 30 frames per class
+    trained = _stub_training(monkeypatch)
+    pipe = make_pipeline(DetectorMask(0.25), TripletEmbedder(), FewShotCentroidClassifier(k=50))
+    message = (
+        r"Class '.+' has 30 sample\(s\), fewer than k=50 of the pipeline's last step "
+        r"'fewshotcentroidclassifier', checked before TripletEmbedder trains .*Lower k "
+        r"\(fewshotcentroidclassifier__k\), pass k=None"
+    )
+    with pytest.raises(ValueError, match=message):
+        pipe.fit(X, y)
+    assert trained == []
+    # A nested pipeline names the parameter as set_params spells it; a bad k fails early too.
+    nested = Pipeline(
+        [
+            ("embed", make_pipeline(DetectorMask(0.25), TripletEmbedder())),
+            ("clf", FewShotCentroidClassifier(k=31)),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"fewer than k=31 of the pipeline's last step 'clf'"):
+        nested.fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'k' parameter"):
+        nested.set_params(clf__k=0).fit(X, y)
+    # In a search, each fold's classes are checked (20 training frames per class here).
+    search = GridSearchCV(pipe, {"fewshotcentroidclassifier__k": [25]}, cv=3, error_score="raise")
+    with pytest.raises(ValueError, match=r"has 20 sample\(s\), fewer than k=25"):
+        search.fit(X, y)
+    assert trained == []
+    # k within every class passes the check: training starts.
+    with pytest.raises(_Trained):
+        pipe.set_params(fewshotcentroidclassifier__k=30).fit(X, y)
+    with pytest.raises(_Trained):
+        nested.set_params(clf__k=None).fit(X, y)
+    assert trained == ["TripletEmbedder", "TripletEmbedder"]

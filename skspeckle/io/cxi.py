@@ -13,7 +13,9 @@ Layout written by :class:`CXIWriter` (and read by default by :class:`FrameReader
 
 - ``/cxi_version``: int, 150 (CXI 1.5).
 - ``entry_1/data_1/data``: ``(n_frames, H, W)`` frames (float32 by default, photons or ADU),
-  chunked along the frames, resizable, gzip-compressed by default.
+  chunked along the frames, resizable, gzip-compressed by default. Written with
+  ``clip=True``, its attributes ``clip_range`` (the storage dtype's ``[min, max]``),
+  ``clipped_pixels`` and ``clipped_frames`` record what was clipped.
 - ``entry_1/data_1/mask``: ``(H, W)`` uint32 CXI pixel flags, 0 = good pixel, 1 = bad
   (the CXI "invalid" bit), only when a mask is given.
 - ``entry_1/labels/y``, ``entry_1/labels/groups``, ``entry_1/labels/n_particles``:
@@ -413,7 +415,23 @@ class CXIWriter(Transaction):
     frame_shape : tuple of int
         ``(H, W)`` of every frame.
     dtype : dtype, default=numpy.float32
-        Storage dtype of the frames; values are cast to it.
+        Storage dtype of the frames, an integer or floating dtype; values are cast to it,
+        and never silently changed by the cast:
+
+        - a value the dtype cannot hold raises a ``ValueError`` naming the frame and the
+          value (unless ``clip``): for an integer dtype, a value below its minimum (e.g.
+          negative ADU after dark subtraction in ``uint16``), above its maximum, or NaN;
+          for a floating dtype, a finite value beyond its largest (65504 for float16,
+          3.4e38 for float32);
+        - an integer dtype rounds float values to the nearest integer (halves to even):
+          quantising is what an integer dtype means, so 2.4 ADU is stored as 2;
+        - a floating dtype keeps NaN and inf pixels as they are (bad pixels of real data are
+          stored, not cleaned).
+    clip : bool, default=False
+        Clip the values ``dtype`` cannot hold to its range (NaN into an integer dtype is
+        still refused) instead of raising. The frame dataset's attributes record it:
+        ``clip_range`` (``[min, max]``), ``clipped_pixels`` and ``clipped_frames`` (counts
+        over the whole file).
     mask : array-like of bool of shape (H, W) or None, default=None
         Detector mask, True = good pixel; stored as CXI flags in ``entry_1/data_1/mask``.
     attrs : dict or None, default=None
@@ -438,7 +456,7 @@ class CXIWriter(Transaction):
     FileNotFoundError
         If the directory of ``path`` does not exist.
     ValueError
-        On a bad ``frame_shape`` or ``mask``.
+        On a bad ``frame_shape``, ``mask`` or ``dtype``.
 
     Examples
     --------
@@ -461,6 +479,7 @@ class CXIWriter(Transaction):
         frame_shape,
         *,
         dtype=np.float32,
+        clip=False,
         mask=None,
         attrs=None,
         overwrite=False,
@@ -481,6 +500,12 @@ class CXIWriter(Transaction):
                     f"got {mask.dtype} of shape {mask.shape}."
                 )
         dtype = np.dtype(dtype)
+        if dtype.kind not in "iuf":
+            raise ValueError(
+                f"dtype must be an integer or floating dtype for detector frames; got {dtype}. "
+                "Use numpy.float32 (the default), numpy.uint16 or numpy.int32, for instance."
+            )
+        self.dtype, self.clip = dtype, bool(clip)
         if compression != "gzip":
             compression_opts = None
         self._tmp = temporary_sibling(self.path)
@@ -499,6 +524,10 @@ class CXIWriter(Transaction):
                 compression=compression,
                 compression_opts=compression_opts,
             )
+            if self.clip:
+                self._data.attrs["clip_range"] = _dtype_range(dtype)
+                self._data.attrs["clipped_pixels"] = 0
+                self._data.attrs["clipped_frames"] = 0
             if mask is not None:
                 h5.create_dataset(MASK_PATH, data=(~mask).astype(np.uint32))
         except BaseException:
@@ -516,7 +545,8 @@ class CXIWriter(Transaction):
         Parameters
         ----------
         X : array-like of shape (n, H, W)
-            Frames (photons or ADU), cast to the storage dtype.
+            Frames (photons or ADU), real numbers, cast to the storage dtype (see ``dtype``
+            and ``clip`` of :class:`CXIWriter`).
         y, groups, n_particles : array-like of shape (n,) or None
             Class labels, particle / sample ids, particle counts. Each must be given in every
             call or in none (decided by the first call with frames).
@@ -524,8 +554,11 @@ class CXIWriter(Transaction):
         Raises
         ------
         ValueError
-            If ``X`` is not ``(n, H, W)`` with the writer's frame shape, a label has the
-            wrong length, or labels are given in some calls and not in others.
+            If ``X`` is not ``(n, H, W)`` with the writer's frame shape or not real numbers,
+            holds a value the storage dtype cannot hold (without ``clip``; the message names
+            the frame, counted from the start of the file, and the value), a label has the
+            wrong length, or labels are given in some calls and not in others. Nothing of
+            the call is written then.
         RuntimeError
             If the writer is closed.
         """
@@ -558,8 +591,13 @@ class CXIWriter(Transaction):
         if not len(X):
             return
         start, stop = self.n_frames, self.n_frames + len(X)
+        X, n_pixels, n_frames = _cast_frames(X, self.dtype, self.clip, start)
         self._data.resize(stop, axis=0)
         self._data[start:stop] = X
+        if self.clip:
+            attrs = self._data.attrs
+            attrs["clipped_pixels"] = int(attrs["clipped_pixels"]) + n_pixels
+            attrs["clipped_frames"] = int(attrs["clipped_frames"]) + n_frames
         for name, value in labels.items():
             self._append_labels(name, value, start, stop)
 
@@ -595,6 +633,82 @@ class CXIWriter(Transaction):
         self._finalizer.detach()
 
 
+def _dtype_range(dtype):
+    """``[min, max]`` of the finite values of a numeric dtype."""
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    return np.array([info.min, info.max], dtype=dtype)
+
+
+def _cast_frames(X, dtype, clip, first_frame):
+    """``X`` cast to the storage ``dtype``, refusing (or with ``clip`` clipping) the values it
+    cannot hold, so that neither HDF5 nor NumPy wraps, saturates or overflows them silently.
+
+    Returns the frames to store, and the numbers of clipped pixels and frames.
+    """
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"X must hold real numbers (photons or ADU); got dtype {X.dtype}. Convert the "
+            "frames first, e.g. np.abs(X) for complex amplitudes or X.astype(np.float32)."
+        )
+    if np.can_cast(X.dtype, dtype, "safe"):
+        return X, 0, 0
+    integer = dtype.kind in "iu"
+    if integer and X.dtype.kind == "f":
+        nan = np.isnan(X)
+        if nan.any():
+            frame = int(np.argmax(nan.any(axis=(1, 2))))
+            raise ValueError(
+                f"Frame {first_frame + frame} has NaN pixel(s), which the integer dtype {dtype} "
+                f"cannot store ({int(np.count_nonzero(nan))} NaN pixel(s) in these frames). "
+                "Store them as float32 (dtype=numpy.float32, the default, keeps NaN and inf), "
+                "or replace them first and pass mask= to flag them."
+            )
+        X = np.rint(X)  # quantise to the nearest integer (halves to even), as documented
+    lo, hi = _dtype_range(dtype).tolist()
+
+    def above(values):
+        # X holds integers (or integral floats) for an integer dtype: compare with hi + 1,
+        # exact as a float even where hi is not (2**63 - 1 rounds up to 2**63).
+        return values >= hi + 1 if integer else values > hi
+
+    # Fast path: the extremes (NaN ignored) are in range, so every value is.
+    if np.fmin.reduce(X, axis=None) >= lo and not above(np.fmax.reduce(X, axis=None)):
+        return X.astype(dtype), 0, 0
+    low, high = X < lo, above(X)
+    if not integer:  # a floating dtype stores inf (bad pixels) as inf: only finite values
+        finite = np.isfinite(X)
+        low &= finite
+        high &= finite
+    outside = low | high
+    n_pixels = int(np.count_nonzero(outside))
+    if not n_pixels:
+        return X.astype(dtype), 0, 0
+    per_frame = outside.any(axis=(1, 2))
+    if not clip:
+        frame = int(np.argmax(per_frame))
+        row, col = np.unravel_index(int(np.argmax(outside[frame])), X.shape[1:])
+        value = X[frame, row, col]
+        below = bool(low[frame, row, col])
+        if not integer:
+            wider = "numpy.float64" if dtype.itemsize >= 4 else "numpy.float32 (the default)"
+        elif below and lo == 0:
+            wider = "a signed or floating dtype (numpy.float32, the default, keeps negative ADU)"
+        else:
+            wider = "a wider dtype (numpy.float32, the default, or a larger integer dtype)"
+        raise ValueError(
+            f"Frame {first_frame + frame} has the pixel value {value:.6g} at (row {row}, "
+            f"column {col}), {'below' if below else 'above'} the {dtype} range "
+            f"[{lo:.6g}, {hi:.6g}] of the storage dtype ({n_pixels} pixel(s) in "
+            f"{int(np.count_nonzero(per_frame))} frame(s) out of range in all). Pass clip=True "
+            "to clip them to the range (the counts are recorded in the file's attributes), "
+            f"store them as {wider}, or rescale the frames."
+        )
+    X = np.where(outside, 0, X).astype(dtype)  # cast only values in range, then set the bounds
+    X[low] = lo
+    X[high] = hi
+    return X, n_pixels, int(np.count_nonzero(per_frame))
+
+
 def write_cxi(path, X, y=None, groups=None, n_particles=None, **kwargs):
     """Write frames and labels to a new CXI file in one call (see :class:`CXIWriter`).
 
@@ -607,8 +721,8 @@ def write_cxi(path, X, y=None, groups=None, n_particles=None, **kwargs):
     y, groups, n_particles : array-like of shape (n_frames,) or None
         Labels written to ``entry_1/labels``.
     **kwargs
-        ``dtype``, ``mask``, ``attrs``, ``overwrite``, ``compression``, ``compression_opts``
-        of :class:`CXIWriter`.
+        ``dtype``, ``clip``, ``mask``, ``attrs``, ``overwrite``, ``compression``,
+        ``compression_opts`` of :class:`CXIWriter`.
 
     Returns
     -------
@@ -618,7 +732,8 @@ def write_cxi(path, X, y=None, groups=None, n_particles=None, **kwargs):
     Raises
     ------
     FileExistsError, FileNotFoundError, ValueError
-        As :class:`CXIWriter`.
+        As :class:`CXIWriter` and :meth:`CXIWriter.append` (e.g. a value the storage
+        ``dtype`` cannot hold); no file is written then.
     """
     X = np.asarray(X)
     if X.ndim != 3:

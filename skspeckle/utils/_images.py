@@ -14,6 +14,8 @@ from sklearn.utils.validation import validate_data
 
 __all__ = ["validate_images", "restore_layout"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def _infer_image_shape(n_features, image_shape):
     if image_shape is not None:
@@ -69,9 +71,10 @@ def validate_images(estimator, X, *, reset, image_shape=None, allow_nonfinite=Fa
     Raises
     ------
     ValueError
-        On empty input, wrong number of dimensions, non-finite values (unless allowed), a
-        flattened width that does not match ``image_shape``, or frames whose shape differs
-        from the one seen in ``fit``.
+        On empty input, wrong number of dimensions, non-finite values (unless allowed),
+        finite values outside the float32 range (``|x| > 3.4e38``, which float32 would turn
+        into inf; the message names the first such frame), a flattened width that does not
+        match ``image_shape``, or frames whose shape differs from the one seen in ``fit``.
     """
     ndim = _ndim(X)
     if ndim not in (2, 3):
@@ -95,6 +98,8 @@ def validate_images(estimator, X, *, reset, image_shape=None, allow_nonfinite=Fa
         X = validate_data(estimator, X, **kwargs)
     else:
         X, y = validate_data(estimator, X, y, **kwargs)
+    if X.dtype != np.float32:
+        _check_float32_range(X)
     X = np.asarray(X, dtype=np.float32)
     if X.ndim == 3:
         shape = X.shape[1:]
@@ -110,6 +115,29 @@ def validate_images(estimator, X, *, reset, image_shape=None, allow_nonfinite=Fa
             "detector geometry (same crop and binning) as in fit."
         )
     return X if y is None else (X, y)
+
+
+def _check_float32_range(X):
+    """Refuse finite values that the cast to float32 would turn into inf."""
+    # Fast path: the extremes (NaN ignored) are in range. inf fails it, hence the slow path,
+    # which counts only the finite values beyond the range: inf is a bad pixel, not an overflow.
+    if -_FLOAT32_MAX <= np.fmin.reduce(X, axis=None) and (
+        np.fmax.reduce(X, axis=None) <= _FLOAT32_MAX
+    ):
+        return
+    outside = np.isfinite(X) & (np.abs(X) > _FLOAT32_MAX)
+    if not outside.any():
+        return
+    per_frame = outside.reshape(len(X), -1).any(axis=1)
+    frame = int(np.argmax(per_frame))
+    value = X[frame].ravel()[int(np.argmax(outside[frame].ravel()))]
+    raise ValueError(
+        f"Frame {frame} has the pixel value {value:.6g}, outside the float32 range "
+        f"[-{_FLOAT32_MAX:.6g}, {_FLOAT32_MAX:.6g}] in which the estimators compute "
+        f"({int(np.count_nonzero(outside))} pixel(s) in {int(np.count_nonzero(per_frame))} "
+        "frame(s) in all); these values are finite, but float32 would make them inf. Rescale "
+        "the frames (e.g. ADU to photons), or clip them first, e.g. np.clip(X, -3e38, 3e38)."
+    )
 
 
 def _ndim(X):

@@ -2,6 +2,7 @@
 
 import os
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import h5py
@@ -318,3 +319,97 @@ def test_real_pr772_frames_kept_bit_for_bit(tmp_path):
         back = np.concatenate([chunk for _, chunk in reader.iter_chunks()])
     np.testing.assert_array_equal(back, frames)  # inf where inf, nothing cleaned
     assert np.isinf(back).sum() == np.isinf(frames).sum() > 0 and back.min() < 0
+
+
+def _stored(path):
+    with h5py.File(path) as h5:
+        return h5[DATA_PATH][()], dict(h5[DATA_PATH].attrs)
+
+
+@pytest.mark.parametrize(
+    "dtype, value, match",
+    [
+        (
+            np.uint16,
+            -1.0,
+            r"Frame 3 has the pixel value -1 at \(row 1, column 2\), below the uint16",
+        ),
+        (np.uint16, 70000.0, r"Frame 3 has the pixel value 70000 .*above the uint16 range"),
+        (np.int8, -200, r"Frame 3 has the pixel value -200 .*below the int8 range \[-128, 127\]"),
+        (np.float16, 1e5, r"Frame 3 has the pixel value 100000 .*above the float16 range"),
+        (np.float32, -1e39, r"Frame 3 has the pixel value -1e\+39 .*below the float32 range"),
+    ],
+)
+def test_values_the_storage_dtype_cannot_hold_are_refused(tmp_path, dtype, value, match):
+    X = np.full((5, 3, 4), 7.0)
+    X[3, 1, 2] = value
+    if np.dtype(dtype).kind == "i":
+        X = X.astype(np.int64)
+    with pytest.raises(ValueError, match=match) as info:
+        write_cxi(tmp_path / "a.cxi", X, dtype=dtype)
+    assert "clip=True" in str(info.value)
+    assert _files(tmp_path) == []  # nothing written, not even a temporary file
+    # The frame index counts from the start of the file, across appends.
+    with pytest.raises(ValueError, match=r"Frame 13 has"):
+        with CXIWriter(tmp_path / "b.cxi", (3, 4), dtype=dtype) as writer:
+            writer.append(np.full((10, 3, 4), 7.0))
+            writer.append(X)
+    assert _files(tmp_path) == []
+
+
+def test_clip_clips_and_records_counts(tmp_path):
+    path = tmp_path / "a.cxi"
+    with CXIWriter(path, (2, 3), dtype=np.uint16, clip=True) as writer:
+        writer.append(np.array([[[-3.0, 1.0, 2.0], [70000.0, np.inf, 5.0]]]))
+        writer.append(np.full((2, 2, 3), 9.0))  # nothing to clip
+        writer.append(np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, -np.inf]]]))
+    data, attrs = _stored(path)
+    assert data.dtype == np.uint16
+    np.testing.assert_array_equal(data[0], [[0, 1, 2], [65535, 65535, 5]])
+    np.testing.assert_array_equal(data[3], [[1, 2, 3], [4, 5, 0]])
+    assert attrs["clipped_pixels"] == 4 and attrs["clipped_frames"] == 2
+    np.testing.assert_array_equal(attrs["clip_range"], [0, 65535])
+    # float16: the finite values beyond its range are clipped, inf stays a bad pixel.
+    path = write_cxi(
+        tmp_path / "b.cxi", np.array([[[1e5, -1e5, np.inf, 3.0]]]), dtype=np.float16, clip=True
+    )
+    data, attrs = _stored(path)
+    np.testing.assert_array_equal(data, [[[65504, -65504, np.inf, 3]]])
+    assert attrs["clipped_pixels"] == 2 and attrs["clipped_frames"] == 1
+    # Without clip=True nothing is recorded.
+    assert "clipped_pixels" not in _stored(write_cxi(tmp_path / "c.cxi", np.ones((1, 2, 2))))[1]
+
+
+def test_integer_dtype_rounds_and_refuses_nan(tmp_path):
+    X = np.array([[[2.4, 2.5, 3.5], [-0.4, 65534.6, 7.0]]])
+    data, _ = _stored(write_cxi(tmp_path / "a.cxi", X, dtype=np.uint16))
+    np.testing.assert_array_equal(data, [[[2, 2, 4], [0, 65535, 7]]])  # nearest, halves to even
+    with pytest.raises(ValueError, match=r"above the uint16"):
+        write_cxi(tmp_path / "b.cxi", X + 1, dtype=np.uint16)  # 65535.6 rounds to 65536
+    X[0, 1, 1] = np.nan
+    for clip in (False, True):
+        with pytest.raises(ValueError, match=r"Frame 0 has NaN pixel\(s\), which the integer"):
+            write_cxi(tmp_path / "c.cxi", X, dtype=np.int32, clip=clip)
+    # 2**63 is just above int64's range although float(2**63 - 1) == 2**63.
+    with pytest.raises(ValueError, match="above the int64 range"):
+        write_cxi(tmp_path / "d.cxi", np.full((1, 1, 1), 2.0**63), dtype=np.int64)
+    assert _files(tmp_path) == ["a.cxi"]
+
+
+def test_casts_in_range_are_exact_and_warning_free(tmp_path):
+    rng = np.random.default_rng(4)
+    counts = rng.integers(0, 65536, size=(6, 4, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from a cast
+        for name, X, dtype in [
+            ("a.cxi", counts, np.uint16),
+            ("b.cxi", counts.astype(np.float64), np.uint16),
+            ("c.cxi", np.where(counts > 60000, np.nan, counts / 100.0), np.float16),
+            ("d.cxi", np.where(counts > 60000, np.inf, counts * 1e30), np.float32),
+        ]:
+            data, _ = _stored(write_cxi(tmp_path / name, X, dtype=dtype))
+            np.testing.assert_array_equal(data, X.astype(dtype))
+    with pytest.raises(ValueError, match="integer or floating dtype"):
+        CXIWriter(tmp_path / "e.cxi", (2, 2), dtype=complex)
+    with pytest.raises(ValueError, match="real numbers"):
+        write_cxi(tmp_path / "e.cxi", np.ones((1, 2, 2)) * 1j)

@@ -247,9 +247,12 @@ def open_journal(target, group, manifest, resume, overwrite, log):
                 journal.create(manifest)
                 log(f"predict_file: discarded the unfinished run in {str(journal.path)!r}")
             else:
+                journal.read()
                 raise FileExistsError(
-                    f"{str(journal.path)!r} holds the unfinished results of an earlier run that "
-                    "was stopped or killed; pass resume=True (--resume) to continue it, or "
+                    f"{str(journal.path)!r} holds the unfinished results of an earlier run "
+                    f"({journal.n_finished()} of {journal.manifest.get('n_frames', '?')} frames "
+                    f"done, started {journal.manifest.get('started', '?')}) that was stopped, "
+                    "killed or failed; pass resume=True (--resume) to continue it, or "
                     "overwrite=True (--overwrite) to discard it and start again."
                 )
         else:

@@ -322,8 +322,8 @@ def predict_file(
                 keep_note = journal.finished and not isinstance(exc, RunInterrupted)
                 if keep_note and hasattr(exc, "add_note"):
                     exc.add_note(
-                        f"(the {journal.n_finished()} frames finished are kept in "
-                        f"{str(journal.path)!r} for a resume)"
+                        f"({journal.n_finished()} finished frames are kept in "
+                        f"{str(journal.path)!r}; resume=True / --resume continues with them)"
                     )
                 raise
     # Publication: a signal now waits for it (StopOnSignal is not left before the end).

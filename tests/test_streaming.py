@@ -130,7 +130,7 @@ def test_nonfinite_frame_mid_run(tmp_path, fitted):
     with pytest.raises(ValueError, match=r"^Frame 15 of .*run\.cxi' has 2 non-finite") as info:
         predict_file(pipe, run, out, chunk_frames=6, nonfinite="error")
     assert "nonfinite='mask'" in str(info.value) and "--nonfinite mask" in str(info.value)
-    assert "12 frames finished are kept" in " ".join(info.value.__notes__)
+    assert "12 finished frames are kept" in " ".join(info.value.__notes__)
     assert (
         not out.exists() and len(Journal(tmp_path / ".out.h5.partial").lock().read().finished) == 2
     )
@@ -266,7 +266,7 @@ def test_interrupted_model_leaves_no_output(tmp_path, error):
         predict_file(model, run, tmp_path / "out.h5", chunk_frames=3)
     # No output; the first chunk is kept in the journal for a resume.
     assert sorted(os.listdir(tmp_path)) == [".out.h5.partial", "run.cxi"]
-    assert "3 frames finished are kept" in " ".join(info.value.__notes__)
+    assert "3 finished frames are kept" in " ".join(info.value.__notes__)
     # In place: no half-written group, the frames untouched.
     with pytest.raises(error):
         predict_file(model.fit(np.ones((2, 16)), ["a", "b"]), run, chunk_frames=3, in_place=True)

@@ -243,6 +243,8 @@ def open_journal(target, group, manifest, resume, overwrite, log):
                     f"predict_file: resuming {str(journal.path)!r}: {journal.n_finished()} of "
                     f"{manifest['n_frames']} frames already done"
                 )
+                for name in journal.dropped:
+                    log(f"predict_file: {name} of the journal was damaged; computing it again")
             elif overwrite:
                 journal.create(manifest)
                 log(f"predict_file: discarded the unfinished run in {str(journal.path)!r}")

@@ -326,7 +326,7 @@ def predict_file(
                         f"{str(journal.path)!r}; resume=True / --resume continues with them)"
                     )
                 raise
-    # Publication: a signal now waits for it (StopOnSignal is not left before the end).
+    # The final write: a first signal now waits for it, since the run is complete by then.
     with StopOnSignal():
         try:
             summary = _publish(

@@ -7,8 +7,11 @@ chunk of results in a hidden directory beside the output, ``.<output name>.parti
 - ``manifest.json``: what the run is (input file, its size and mtime, model SHA-256, options),
   so that a resume against another input or model can be refused;
 - ``chunk_<start>.npz``: the results of frames ``start:start + k`` (``numpy.savez``, no
-  pickle), each written under a temporary name and renamed when complete, so a chunk is
-  either whole or absent;
+  pickle), each written under a temporary name and renamed when complete, so a process
+  killed at any point leaves a chunk whole or absent. Chunks are not flushed to disk one by
+  one (an fsync per chunk costs several % of the streaming rate for small chunks): after a
+  power loss, a chunk whose data did not reach the disk fails its zip CRC check when the
+  journal is read, and is dropped and computed again;
 - ``lock``: held (``fcntl.flock``) while a process uses the journal; the kernel releases it
   when the process dies, however it dies, which tells a live run from a stale journal.
 
@@ -20,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +44,16 @@ def journal_path(target, group):
     return target.with_name(f".{target.name}{suffix}.partial")
 
 
-def _fsync_dir(path):
-    # Makes a rename durable: without it a power loss can forget that the file was renamed.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path, write):
-    """Call ``write(file)`` on ``<path>.tmp``, flush it to disk, and rename it to ``path``."""
+def _write_atomic(path, write, durable):
+    """Call ``write(file)`` on ``<path>.tmp`` and rename it to ``path``; with ``durable``,
+    flush it to disk first (the manifest: a power loss must not leave an empty one)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class Journal:
@@ -80,6 +76,8 @@ class Journal:
         The manifest of the run (None until created or read).
     finished : dict of int to int
         ``start -> number of frames`` of every committed chunk.
+    dropped : list of str
+        Damaged chunk files deleted by :meth:`read`.
 
     Raises
     ------
@@ -92,6 +90,7 @@ class Journal:
         self.path = Path(path)
         self.manifest = None
         self.finished = {}
+        self.dropped = []
         self._lock = None
 
     def exists(self):
@@ -131,7 +130,9 @@ class Journal:
     def read(self):
         """Lock the existing journal and read its manifest and list of finished chunks.
 
-        Leftover temporary files of a process killed while committing are deleted.
+        Leftover temporary files of a process killed while committing are deleted, and so
+        are damaged chunks (e.g. by a power loss), listed in :attr:`dropped`: they are
+        computed again.
 
         Raises
         ------
@@ -146,27 +147,44 @@ class Journal:
                 f"The journal {str(self.path)!r} has no readable manifest ({exc}); it cannot be "
                 "resumed. Pass --overwrite (overwrite=True) to discard it and start again."
             ) from None
-        for entry in self.path.iterdir():
+        self.dropped = []
+        for entry in sorted(self.path.iterdir()):
             match = _CHUNK.fullmatch(entry.name)
             if match:
-                with np.load(entry, allow_pickle=False) as data:
-                    self.finished[int(match.group(1))] = len(data[data.files[0]])
+                lengths = self._check_chunk(entry)
+                if len(lengths) == 1:
+                    self.finished[int(match.group(1))] = lengths.pop()
+                    continue
+                self.dropped.append(entry.name)
+                entry.unlink()
             elif entry.name.endswith(".tmp"):
                 entry.unlink()
         return self
 
+    @staticmethod
+    def _check_chunk(path):
+        """The set of array lengths of a chunk file, read in full (which checks the CRC of
+        every array); empty if the file is unreadable or damaged."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {len(data[name]) for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return set()
+
     def write_manifest(self):
         """Store :attr:`manifest` (atomically)."""
         text = json.dumps(self.manifest, indent=1, sort_keys=True).encode()
-        _write_atomic(self.path / "manifest.json", lambda f: f.write(text))
+        _write_atomic(self.path / "manifest.json", lambda f: f.write(text), durable=True)
 
     def commit(self, start, arrays):
-        """Store the results ``arrays`` (dict of name to array, equal lengths) of the chunk
-        starting at frame ``start``, durably (written, flushed to disk, renamed)."""
+        """Store the results ``arrays`` (dict of name to array, equal lengths; no object
+        arrays: they would need pickle, which :meth:`chunks` refuses) of the chunk starting at
+        frame ``start`` (written in full, then renamed)."""
         arrays = {name: np.asarray(value) for name, value in arrays.items()}
         _write_atomic(
             self.path / f"chunk_{start:012d}.npz",
-            lambda f: np.savez(f, allow_pickle=False, **arrays),
+            lambda f: np.savez(f, **arrays),
+            durable=False,
         )
         self.finished[start] = len(next(iter(arrays.values())))
 

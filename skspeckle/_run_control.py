@@ -1,5 +1,6 @@
-"""The control of a long streaming run (:func:`skspeckle.streaming.predict_file`): bad pixels
-frame by frame, SIGTERM / SIGINT between chunks, and progress lines on a timer."""
+"""The control of a long streaming run (:func:`skspeckle.streaming.predict_file`): scoring a
+chunk, bad pixels frame by frame, SIGTERM / SIGINT between chunks, progress lines on a timer,
+and when the journal of an interrupted run may be resumed."""
 
 import signal
 import sys
@@ -7,6 +8,8 @@ import threading
 import time
 
 import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from skspeckle.io._atomic import stale_temporaries
 from skspeckle.io.journal import Journal, journal_path
@@ -125,6 +128,50 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+class Scorer:
+    """Runs a fitted model on a chunk: labels, class scores and (optionally) embeddings.
+
+    For a Pipeline, the steps before the last transform each chunk once; the last step then
+    predicts and scores the result, which is what ``Pipeline.predict`` / ``predict_proba``
+    do, without running the embedding network two or three times.
+    """
+
+    def __init__(self, model, embeddings):
+        if not hasattr(model, "predict"):
+            raise TypeError(
+                f"{type(model).__name__} has no predict method; pass a classifier "
+                "or a Pipeline ending in one."
+            )
+        check_is_fitted(model)
+        if isinstance(model, Pipeline) and len(model.steps) > 1:
+            self.head, self.final = model[:-1], model.steps[-1][1]
+        elif embeddings:
+            raise ValueError(
+                "embeddings=True needs a Pipeline whose steps before the last transform frames "
+                f"into embeddings (e.g. ... TripletEmbedder(), FewShotCentroidClassifier()); got "
+                f"{type(model).__name__}."
+            )
+        else:
+            self.head, self.final = None, model
+        self.embeddings = embeddings
+        if hasattr(self.final, "predict_proba"):
+            self.score_name, self.score = "probabilities", self.final.predict_proba
+        elif hasattr(self.final, "decision_function"):
+            self.score_name, self.score = "decision_function", self.final.decision_function
+        else:
+            self.score_name = self.score = None
+        self.classes = getattr(model, "classes_", None)
+
+    def __call__(self, frames):
+        Xt = frames if self.head is None else self.head.transform(frames)
+        out = {"predicted_label": self.final.predict(Xt)}
+        if self.score is not None:
+            out[self.score_name] = self.score(Xt)
+        if self.embeddings:
+            out["embeddings"] = np.asarray(Xt, dtype=np.float32)
+        return out
 
 
 def _sentinel(dtype):

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from skspeckle._run_control import (
     NONFINITE,
     Progress,
     RunInterrupted,
+    Scorer,
     StopOnSignal,
     classify_chunk,
     open_journal,
@@ -55,50 +55,6 @@ def _model_attrs(model):
         "model_params": json.dumps(params, default=repr, sort_keys=True),
         "sklearn_version": sklearn.__version__,
     }
-
-
-class _Scorer:
-    """Runs a fitted model on a chunk: labels, class scores and (optionally) embeddings.
-
-    For a Pipeline, the steps before the last transform each chunk once; the last step then
-    predicts and scores the result, which is what ``Pipeline.predict`` / ``predict_proba``
-    do, without running the embedding network two or three times.
-    """
-
-    def __init__(self, model, embeddings):
-        if not hasattr(model, "predict"):
-            raise TypeError(
-                f"{type(model).__name__} has no predict method; pass a classifier "
-                "or a Pipeline ending in one."
-            )
-        check_is_fitted(model)
-        if isinstance(model, Pipeline) and len(model.steps) > 1:
-            self.head, self.final = model[:-1], model.steps[-1][1]
-        elif embeddings:
-            raise ValueError(
-                "embeddings=True needs a Pipeline whose steps before the last transform frames "
-                f"into embeddings (e.g. ... TripletEmbedder(), FewShotCentroidClassifier()); got "
-                f"{type(model).__name__}."
-            )
-        else:
-            self.head, self.final = None, model
-        self.embeddings = embeddings
-        if hasattr(self.final, "predict_proba"):
-            self.score_name, self.score = "probabilities", self.final.predict_proba
-        elif hasattr(self.final, "decision_function"):
-            self.score_name, self.score = "decision_function", self.final.decision_function
-        else:
-            self.score_name = self.score = None
-        self.classes = getattr(model, "classes_", None)
-
-    def __call__(self, frames):
-        Xt = frames if self.head is None else self.head.transform(frames)
-        out = {"predicted_label": self.final.predict(Xt)}
-        if self.score is not None:
-            out[self.score_name] = self.score(Xt)
-        if self.embeddings:
-            out["embeddings"] = np.asarray(Xt, dtype=np.float32)
-        return out
 
 
 def _mask_value(model):
@@ -268,7 +224,7 @@ def predict_file(
                 "replaced. Choose a new output file, or in_place=True to add a results group."
             )
         check_output_path(output_path, overwrite)
-    scorer = _Scorer(model, embeddings)
+    scorer = Scorer(model, embeddings)
     if model_sha256 is None:
         try:
             state = pickle.dumps(model)

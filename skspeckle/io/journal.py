@@ -84,6 +84,22 @@ class Journal:
     BlockingIOError
         From :meth:`lock`, if another live process holds the journal (two runs writing the
         same output).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skspeckle.io.journal import Journal, journal_path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = journal_path(os.path.join(tmp.name, "out.h5"), "skspeckle_results")
+    >>> journal = Journal(path).lock().create({"n_frames": 3})
+    >>> journal.commit(0, {"label": np.array(["hit", "miss"])})
+    >>> journal.close()  # the process stops here; a later one resumes
+    >>> again = Journal(path).lock().read()
+    >>> again.finished, [arrays["label"].tolist() for _, arrays in again.chunks()]
+    ({0: 2}, [['hit', 'miss']])
+    >>> again.remove()
+    >>> tmp.cleanup()
     """
 
     def __init__(self, path):

@@ -18,11 +18,25 @@ def _demo(args):
     return 0
 
 
+def _sha256(path):
+    """SHA-256 of a file (hex), read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _classify(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
+    from pathlib import Path
+
     from skspeckle.persistence import load_model
     from skspeckle.streaming import predict_file
 
+    model_sha256 = _sha256(args.model) if Path(args.model).is_file() else None
     model = load_model(args.model)
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
     try:
@@ -33,17 +47,35 @@ def _classify(args):
             data_path=data_path,
             chunk_frames=args.chunk_frames,
             embeddings=args.embeddings,
+            nonfinite=args.nonfinite,
+            resume=args.resume,
             overwrite=args.overwrite,
+            model_sha256=model_sha256,
             verbose=args.verbose,
         )
-    except FileExistsError as exc:  # name the command-line flag, not the Python argument
+    except FileExistsError as exc:
+        if not Path(args.out).exists():  # an unfinished run's journal: its message says it all
+            raise
+        # Name the command-line flag, not the Python argument.
         raise FileExistsError(
             f"{args.out!r} already exists; pass --overwrite to replace it, or choose another --out."
         ) from exc
+    counts = ", ".join(f"{label}: {k}" for label, k in summary["class_counts"].items())
     print(
         f"classified {summary['n_frames']} frames in {summary['seconds']:.1f} s "
-        f"({summary['frames_per_s']:.1f} frames/s) -> {summary['output_path']}:"
-        f"{summary['group']}"
+        f"({summary['frames_per_s']:.1f} frames/s"
+        + (
+            f"; {summary['resumed_frames']} taken from the interrupted run"
+            if summary["resumed_frames"]
+            else ""
+        )
+        + f") -> {summary['output_path']}:{summary['group']}"
+    )
+    print(f"predicted classes: {counts or 'none'}")
+    print(
+        f"non-finite pixels ({summary['nonfinite']}): {summary['nonfinite_pixels']} in "
+        f"{summary['nonfinite_frames']} frame(s); {summary['skipped_frames']} frame(s) skipped "
+        "(valid = False)"
     )
     return 0
 
@@ -96,9 +128,11 @@ def build_parser():
         "to a new HDF5 file",
         description="Classify every frame of an HDF5/CXI file, chunk by chunk, with a model "
         "saved by skspeckle.save_model. The results (predicted_label, "
-        "probabilities, classes, optionally embeddings) go to the group "
-        "'skspeckle_results' of a new file, written atomically: an error or "
-        "Ctrl-C leaves no output. The input file is only read.",
+        "probabilities, classes, valid, nonfinite_pixels, optionally embeddings) go to the "
+        "group 'skspeckle_results' of a new file, written only when every frame is done. "
+        "Finished chunks are kept in a journal beside it (.RESULTS.h5.partial): SIGTERM or "
+        "Ctrl-C finishes the current chunk and exits 143 / 130, and --resume continues. "
+        "The input file is only read.",
     )
     classify.add_argument("input", metavar="RUN.cxi", help="HDF5/CXI file of frames")
     classify.add_argument(
@@ -129,7 +163,24 @@ def build_parser():
         help="also write the embeddings (output of all steps but the last)",
     )
     classify.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output file"
+        "--nonfinite",
+        choices=("mask", "skip", "error"),
+        default="mask",
+        help="NaN / inf pixels: mask (default) treats them as masked pixels of that frame; "
+        "skip leaves such frames out (valid = False in the results); error stops at the "
+        "first, naming the frame",
+    )
+    classify.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (stopped by SIGTERM, Ctrl-C, a crash or kill -9) "
+        "from its last finished chunk, kept in .RESULTS.h5.partial beside --out",
+    )
+    classify.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output file; without --resume, also discard the finished "
+        "chunks of an interrupted run",
     )
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
@@ -139,19 +190,39 @@ def build_parser():
     return parser
 
 
+def _resume_hint(argv):
+    import shlex
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["skspeckle", *argv, *([] if "--resume" in argv else ["--resume"])])
+
+
 def main(argv=None):
     """Entry point of the ``skspeckle`` command; returns the exit status.
 
     For ``classify``, errors in the user's input (missing or unreadable files, an existing
-    output, a wrong dataset path, frames the model rejects) print one message on stderr and
-    return 1. Ctrl-C returns 130. Command-line syntax errors exit with status 2 (argparse).
+    output, a wrong dataset path, frames the model rejects, a resume that does not match)
+    print one message on stderr and return 1. SIGTERM and SIGINT (Ctrl-C) let the current
+    chunk finish, print how to resume, and return 143 and 130 (128 + the signal number);
+    a second Ctrl-C stops at once (130). Command-line syntax errors exit with status 2
+    (argparse).
     """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print(f"skspeckle {args.command}: interrupted; no output written.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", 2)  # a RunInterrupted knows its signal; Ctrl-C is 2
+        journal = getattr(exc, "journal", None)
+        notes = "".join(f" {note}" for note in getattr(exc, "__notes__", ()))
+        if journal is None and not notes:
+            print(f"skspeckle {args.command}: interrupted; no output written.", file=sys.stderr)
+        else:
+            print(
+                f"skspeckle {args.command}: interrupted; {exc or 'no output written.'}{notes}\n"
+                f"To continue: {_resume_hint(argv)}",
+                file=sys.stderr,
+            )
+        return 128 + signum
     except args.user_errors as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         notes = "".join(f" {note}" for note in getattr(exc, "__notes__", ()))

@@ -1,28 +1,44 @@
 """Classify the frames of a run file chunk by chunk with a fitted pipeline.
 
-A run of 1e5 frames does not fit in memory, and a crash at frame 90,000 must not leave a
-results file that looks complete. :func:`predict_file` reads the run with
-:class:`skspeckle.io.cxi.FrameReader` a bounded chunk at a time and writes the results
-with :class:`skspeckle.io.results.ResultsWriter`, which publishes them only when every
-frame is done.
+A run of 1e5 frames does not fit in memory, a batch scheduler stops a job with SIGTERM at
+its time limit, and a crash at frame 90,000 must neither leave a results file that looks
+complete nor lose the 90,000 frames done. :func:`predict_file` reads the run with
+:class:`skspeckle.io.cxi.FrameReader` a bounded chunk at a time, commits each finished chunk
+to a :class:`skspeckle.io.journal.Journal` beside the output, and writes the output with
+:class:`skspeckle.io.results.ResultsWriter` only when every frame is done. An interrupted
+run continues from its last finished chunk with ``resume=True``.
 """
 
+import hashlib
 import json
 import os
-import sys
+import pickle
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
+from skspeckle._run_control import (
+    NONFINITE,
+    Progress,
+    RunInterrupted,
+    Scorer,
+    StopOnSignal,
+    classify_chunk,
+    open_journal,
+)
+from skspeckle._version import __version__
+from skspeckle.io._atomic import check_output_path
 from skspeckle.io._hdf5 import open_h5
 from skspeckle.io.cxi import FrameReader
+from skspeckle.io.journal import Journal, journal_path
 from skspeckle.io.results import ResultsWriter
+from skspeckle.preprocessing import DetectorMask
 
-__all__ = ["predict_file"]
+__all__ = ["RunInterrupted", "predict_file"]
 
 
 def _model_attrs(model):
@@ -41,48 +57,12 @@ def _model_attrs(model):
     }
 
 
-class _Scorer:
-    """Runs a fitted model on a chunk: labels, class scores and (optionally) embeddings.
-
-    For a Pipeline, the steps before the last transform each chunk once; the last step then
-    predicts and scores the result, which is what ``Pipeline.predict`` / ``predict_proba``
-    do, without running the embedding network two or three times.
-    """
-
-    def __init__(self, model, embeddings):
-        if not hasattr(model, "predict"):
-            raise TypeError(
-                f"{type(model).__name__} has no predict method; pass a classifier "
-                "or a Pipeline ending in one."
-            )
-        check_is_fitted(model)
-        if isinstance(model, Pipeline) and len(model.steps) > 1:
-            self.head, self.final = model[:-1], model.steps[-1][1]
-        elif embeddings:
-            raise ValueError(
-                "embeddings=True needs a Pipeline whose steps before the last transform frames "
-                f"into embeddings (e.g. ... TripletEmbedder(), FewShotCentroidClassifier()); got "
-                f"{type(model).__name__}."
-            )
-        else:
-            self.head, self.final = None, model
-        self.embeddings = embeddings
-        if hasattr(self.final, "predict_proba"):
-            self.score_name, self.score = "probabilities", self.final.predict_proba
-        elif hasattr(self.final, "decision_function"):
-            self.score_name, self.score = "decision_function", self.final.decision_function
-        else:
-            self.score_name = self.score = None
-        self.classes = getattr(model, "classes_", None)
-
-    def __call__(self, frames):
-        Xt = frames if self.head is None else self.head.transform(frames)
-        out = {"predicted_label": self.final.predict(Xt)}
-        if self.score is not None:
-            out[self.score_name] = self.score(Xt)
-        if self.embeddings:
-            out["embeddings"] = np.asarray(Xt, dtype=np.float32)
-        return out
+def _mask_value(model):
+    """The value of a masked pixel for ``model``: the ``fill_value`` of its first step when
+    that is a DetectorMask (so masking a bad pixel before the model is exactly what
+    ``DetectorMask(nonfinite="mask")`` does), else 0 (no photons)."""
+    first = model.steps[0][1] if isinstance(model, Pipeline) else model
+    return float(first.fill_value) if isinstance(first, DetectorMask) else 0.0
 
 
 def predict_file(
@@ -94,19 +74,28 @@ def predict_file(
     chunk_frames=None,
     embeddings=False,
     group="skspeckle_results",
+    nonfinite="mask",
+    resume=False,
     overwrite=False,
     in_place=False,
+    model_sha256=None,
     verbose=0,
     log=print,
 ):
-    """Classify every frame of an HDF5 / CXI file and write the results atomically.
+    """Classify every frame of an HDF5 / CXI file; survive interrupts; publish atomically.
 
-    The frames are read ``chunk_frames`` at a time (as float32, without any cleaning: NaN /
-    inf pixels reach the model, whose ``DetectorMask(nonfinite="mask")`` step may hide them;
-    otherwise the model raises). The results are written to ``group`` of a new file, one row
-    per input frame, and published only when all frames are done: an error or an interrupt
-    (KeyboardInterrupt) leaves no output file, no temporary file and, with ``in_place``, no
-    group. The input frames are never modified.
+    The frames are read ``chunk_frames`` at a time as float32. Each finished chunk is
+    committed to a journal beside the output (``.<output name>.partial/``, see
+    :class:`skspeckle.io.journal.Journal`); when all are done, the results are written to
+    ``group`` of a new file (or, with ``in_place``, of the input file), one row per input
+    frame, and the journal is removed. The input frames are never modified.
+
+    An interrupted run keeps its finished chunks: the first SIGTERM or SIGINT (Ctrl-C) lets
+    the current chunk finish, commits it and raises :class:`RunInterrupted`; a second one
+    acts at once. A crash, ``kill -9`` or power loss loses at most the chunk being worked
+    on. ``resume=True`` continues from the finished chunks and gives the same results, bit
+    for bit, as an uninterrupted run; it is refused if the input file (path, size, mtime),
+    the model (``model_sha256``) or an option changed.
 
     Output datasets in ``group`` (``n`` frames, ``c`` classes, ``d`` embedding dimensions):
 
@@ -115,11 +104,18 @@ def predict_file(
       else ``decision_function`` from ``decision_function``, if any;
     - ``classes`` ``(c,)``: the column order of the scores (``model.classes_``);
     - ``embeddings`` ``(n, d)`` float32: the output of all steps but the last (e.g. the
-      TripletEmbedder's unit vectors), only with ``embeddings=True``.
+      TripletEmbedder's unit vectors), only with ``embeddings=True``;
+    - ``valid`` ``(n,)`` bool: False for the frames left out by ``nonfinite="skip"``,
+      whose other rows hold a sentinel: ``""`` for string labels, the most negative value
+      for signed integer labels, NaN for scores and embeddings;
+    - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame.
 
     Group attributes: ``model`` (repr), ``model_params`` (JSON of ``get_params(deep=True)``,
-    nested estimators left out), ``skspeckle_version``, ``sklearn_version``, ``input_file``,
-    ``data_path``, ``n_frames``, ``created`` (UTC, ISO 8601), ``seconds``.
+    nested estimators left out), ``model_sha256``, ``skspeckle_version``,
+    ``sklearn_version``, ``input_file``, ``data_path``, ``n_frames``, ``created`` (UTC, ISO
+    8601), ``seconds`` (of this call), ``resumed_frames`` (taken from the journal),
+    ``nonfinite`` (the mode), ``nonfinite_frames``, ``nonfinite_pixels``,
+    ``skipped_frames``.
 
     Parameters
     ----------
@@ -135,44 +131,74 @@ def predict_file(
         Frame dataset(s), as :class:`~skspeckle.io.cxi.FrameReader`
         (``entry_1/data_1/data`` by default).
     chunk_frames : int or None, default=None
-        Frames per chunk; None means as many as fit in 64 MiB as float32. Peak memory is a
-        few chunks plus the model's own working memory.
+        Frames per chunk; None means as many as fit in 64 MiB as float32 (with ``resume``:
+        the interrupted run's). Peak memory is a few chunks plus the model's own working
+        memory; a signal waits for the current chunk to finish.
     embeddings : bool, default=False
         Also write the embeddings (needs a Pipeline).
     group : str, default="skspeckle_results"
         Group receiving the results.
+    nonfinite : {"mask", "skip", "error"}, default="mask"
+        NaN / inf pixels (bad pixels of real frames), frame by frame: ``"mask"`` sets them
+        to the masked value (the ``fill_value`` of the model's first step when it is a
+        :class:`~skspeckle.preprocessing.DetectorMask`, else 0) before the model sees the
+        frame, as ``DetectorMask(nonfinite="mask")`` does; ``"skip"`` leaves such frames out
+        (``valid`` False); ``"error"`` raises on the first. The default keeps one bad pixel
+        from stopping a run of 1e5 frames, and the counts are recorded in any mode.
+    resume : bool, default=False
+        Continue the interrupted run whose journal is beside the output (a fresh run if
+        there is none).
     overwrite : bool, default=False
-        Replace an existing output file.
+        Replace an existing output file, and discard (without ``resume``) the journal of an
+        interrupted run.
     in_place : bool, default=False
-        Add ``group`` to the input file instead of writing a new file (the only time the
-        input file is opened for writing; no existing object in it is changed). A process
-        killed outright (power loss, SIGKILL) while the file is open for writing can leave
-        HDF5 files unreadable, so a separate output file is the safer choice for raw data.
+        Add ``group`` to the input file instead of writing a new file. The input file is
+        opened for writing only at the very end, to add the group (no existing object in it
+        is changed); a process killed outright (power loss, SIGKILL) while the file is open
+        for writing can leave HDF5 files unreadable, so a separate output file is the safer
+        choice for raw data.
+    model_sha256 : str or None, default=None
+        Identity of the model in the journal, checked on resume: the command line passes
+        the SHA-256 of the model file. None: the SHA-256 of ``pickle.dumps(model)`` (of
+        ``repr(model)`` if it cannot be pickled).
     verbose : int, default=0
-        1: progress (frames done, frames/s, ETA) every 10 s and a final line; 2: every chunk.
+        1: progress (frames done, frames/s, ETA) every 10 s, also within a chunk, and a
+        final line; 2: also every chunk.
     log : callable, default=print
-        Receives the progress lines.
+        Receives the progress lines and the notes on resumed or discarded journals.
 
     Returns
     -------
     summary : dict
-        ``n_frames``, ``seconds``, ``frames_per_s``, ``output_path`` (str), ``group``.
+        ``n_frames``, ``seconds`` (this call), ``frames_per_s`` (frames classified by this
+        call per second), ``output_path`` (str), ``group``, ``class_counts`` (dict of
+        predicted class to frames, valid frames only), ``resumed_frames``, ``nonfinite``,
+        ``nonfinite_frames``, ``nonfinite_pixels``, ``skipped_frames``.
 
     Raises
     ------
+    RunInterrupted
+        After SIGTERM or SIGINT (a KeyboardInterrupt; the journal is kept).
     FileNotFoundError, OSError, KeyError
         If the input cannot be read or the frame dataset is missing (see FrameReader).
     FileExistsError
-        If ``output_path`` exists and ``overwrite`` is False.
+        If ``output_path`` exists and ``overwrite`` is False, or a journal of an interrupted
+        run is there and neither ``resume`` nor ``overwrite`` is set.
+    BlockingIOError
+        If another process is writing the same results.
     ValueError
         If ``output_path`` is the input file (the raw data would be replaced), is missing
-        without ``in_place`` or given with it, ``group`` exists with ``in_place``, or the
-        model rejects the frames (e.g. non-finite pixels, another frame shape).
+        without ``in_place`` or given with it, ``group`` exists with ``in_place``, a frame
+        has non-finite pixels with ``nonfinite="error"`` (the message gives its index in the
+        file), a resume does not match the interrupted run, or the model rejects the frames.
+        Finished chunks stay in the journal after any error.
     TypeError
         If the model has no ``predict``.
     sklearn.exceptions.NotFittedError
         If the model is not fitted.
     """
+    if nonfinite not in NONFINITE:
+        raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}.")
     input_path = Path(input_path)
     if in_place:
         if output_path is not None:
@@ -180,13 +206,14 @@ def predict_file(
                 "Pass output_path=None with in_place=True (results go into the "
                 "input file), or in_place=False to write a new file."
             )
+        target = input_path
     else:
         if output_path is None:
             raise ValueError(
                 "output_path is required (or pass in_place=True to add the results "
                 "to the input file)."
             )
-        output_path = Path(output_path)
+        target = output_path = Path(output_path)
         if (
             output_path.exists()
             and input_path.exists()
@@ -196,64 +223,165 @@ def predict_file(
                 f"output_path {str(output_path)!r} is the input file: the raw frames would be "
                 "replaced. Choose a new output file, or in_place=True to add a results group."
             )
-    scorer = _Scorer(model, embeddings)
-    h5 = open_h5(input_path, "r+") if in_place else None
-    try:
-        with FrameReader(
-            h5 if in_place else input_path, data_path, mask=None, chunk_frames=chunk_frames
-        ) as reader:
-            if not len(reader):
-                raise ValueError(f"{str(input_path)!r} has no frames in {reader.data_paths}.")
-            attrs = {
-                **_model_attrs(model),
-                "input_file": str(input_path.resolve()),
-                "data_path": list(reader.data_paths),
-            }
-            target = h5 if in_place else output_path
-            with ResultsWriter(
+        check_output_path(output_path, overwrite)
+    scorer = Scorer(model, embeddings)
+    if model_sha256 is None:
+        try:
+            state = pickle.dumps(model)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            state = repr(model).encode()  # e.g. a class defined in a function
+        model_sha256 = hashlib.sha256(state).hexdigest()
+    with FrameReader(input_path, data_path, mask=None, chunk_frames=chunk_frames) as reader:
+        n = len(reader)
+        if not n:
+            raise ValueError(f"{str(input_path)!r} has no frames in {reader.data_paths}.")
+        if in_place:
+            with open_h5(input_path) as h5:  # fail now, not after the whole run
+                if group.strip("/") in h5:
+                    raise ValueError(
+                        f"{str(input_path)!r} already has an object {group!r}; existing data "
+                        "are never replaced in place. Pass another group= name."
+                    )
+        stat = input_path.stat()
+        manifest = {
+            "input_file": str(input_path.resolve()),
+            "input_size": stat.st_size,
+            "input_mtime_ns": stat.st_mtime_ns,
+            "model_sha256": model_sha256,
+            "data_path": list(reader.data_paths),
+            "n_frames": n,
+            "frame_shape": list(reader.shape[1:]),
+            "chunk_frames": reader.chunk_frames,
+            "group": group,
+            "embeddings": bool(embeddings),
+            "nonfinite": nonfinite,
+            "skspeckle_version": __version__,
+            "started": datetime.now(timezone.utc).isoformat(),
+        }
+        journal = Journal(journal_path(target, group))
+        if resume and chunk_frames is None and journal.exists():
+            # Same chunks as the interrupted run, so that the results are bit-identical.
+            try:
+                old = json.loads((journal.path / "manifest.json").read_text())
+                manifest["chunk_frames"] = int(old["chunk_frames"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # Journal.read reports the unreadable manifest
+        journal = open_journal(target, group, manifest, resume, overwrite, log)
+        resumed = journal.n_finished()
+        with StopOnSignal() as stop:
+            try:
+                seconds = _run(
+                    scorer, reader, journal, manifest, _mask_value(model), stop, verbose, log
+                )
+            except BaseException as exc:
+                journal.close()
+                keep_note = journal.finished and not isinstance(exc, RunInterrupted)
+                if keep_note and hasattr(exc, "add_note"):
+                    exc.add_note(
+                        f"({journal.n_finished()} finished frames are kept in "
+                        f"{str(journal.path)!r}; resume=True / --resume continues with them)"
+                    )
+                raise
+    # The final write: a first signal now waits for it, since the run is complete by then.
+    with StopOnSignal():
+        try:
+            summary = _publish(
+                model,
+                scorer,
+                journal,
+                manifest,
                 target,
-                len(reader),
-                group=group,
-                attrs=attrs,
-                overwrite=overwrite,
-                in_place=in_place,
-            ) as writer:
-                if scorer.classes is not None:
-                    writer.set("classes", scorer.classes)
-                seconds = _run(scorer, reader, writer, verbose, log)
-                writer.set_attrs({"seconds": seconds})
-    finally:
-        if h5 is not None:
-            h5.close()
-    n = len(reader)
+                overwrite,
+                in_place,
+                {"seconds": seconds, "resumed_frames": resumed},
+            )
+        except BaseException:
+            journal.close()
+            raise
+        journal.remove()
     return {
-        "n_frames": n,
+        **summary,
         "seconds": seconds,
-        "frames_per_s": n / max(seconds, 1e-9),
-        "output_path": str(writer.path),
-        "group": writer.group,
+        "frames_per_s": (n - resumed) / max(seconds, 1e-9),
+        "resumed_frames": resumed,
     }
 
 
-def _run(scorer, reader, writer, verbose, log):
-    n, t0, last = len(reader), time.perf_counter(), -float("inf")
-    for start, frames in reader.iter_chunks():
-        try:
-            writer.write_rows(start, **scorer(frames))
-        except Exception as exc:
-            # Say where in the file it happened; the type and message stay the model's own.
-            if hasattr(exc, "add_note"):
-                exc.add_note(
-                    f"(while classifying frames {start}:{start + len(frames)} of {reader.path!r})"
+def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
+    """Classify and commit every chunk not yet in the journal; returns the seconds taken."""
+    n, step = manifest["n_frames"], manifest["chunk_frames"]
+    progress = Progress(n, journal.n_finished(), verbose, log)
+    try:
+        for start in range(0, n, step):
+            if start in journal.finished:
+                continue
+            end = min(start + step, n)
+            progress.chunk_started(start, end)
+            frames = reader[start:end]
+            try:
+                arrays = classify_chunk(
+                    scorer, frames, start, manifest["nonfinite"], mask_value, reader.path
                 )
-            raise
-        done, now = start + len(frames), time.perf_counter()
-        if verbose >= 2 or (verbose >= 1 and (now - last >= 10 or done == n)):
-            last = now
-            rate = done / max(now - t0, 1e-9)
-            log(
-                f"predict_file: {done}/{n} frames, {rate:.1f} frames/s, "
-                f"{now - t0:.1f} s elapsed, ETA {(n - done) / rate:.1f} s"
-            )
-            sys.stdout.flush()
-    return time.perf_counter() - t0
+            except Exception as exc:
+                # Say where in the file it happened; the type and message stay the model's own.
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(while classifying frames {start}:{end} of {reader.path!r})")
+                raise
+            journal.commit(start, arrays)
+            progress.chunk_done(journal.n_finished())
+            if stop.signum is not None and journal.n_finished() < n:
+                raise RunInterrupted(stop.signum, journal.path, journal.n_finished(), n)
+    finally:
+        progress.close()
+    return time.perf_counter() - progress.t0
+
+
+def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs):
+    """Write the journal's chunks to the output (atomically, by ResultsWriter); returns the
+    per-run counts."""
+    n, group = manifest["n_frames"], manifest["group"]
+    totals = {"nonfinite_frames": 0, "nonfinite_pixels": 0, "skipped_frames": 0}
+    counts = {}
+    attrs = {
+        **_model_attrs(model),
+        "model_sha256": manifest["model_sha256"],
+        "input_file": manifest["input_file"],
+        "data_path": manifest["data_path"],
+        "nonfinite": manifest["nonfinite"],
+        **extra_attrs,
+    }
+    h5 = open_h5(target, "r+") if in_place else None
+    try:
+        with ResultsWriter(
+            h5 if in_place else target,
+            n,
+            group=group,
+            attrs=attrs,
+            overwrite=overwrite and not in_place,
+            in_place=in_place,
+        ) as writer:
+            if scorer.classes is not None:
+                writer.set("classes", scorer.classes)
+            for start, arrays in journal.chunks():
+                writer.write_rows(start, **arrays)
+                valid, pixels = arrays["valid"], arrays["nonfinite_pixels"]
+                totals["nonfinite_frames"] += int(np.count_nonzero(pixels))
+                totals["nonfinite_pixels"] += int(pixels.sum())
+                totals["skipped_frames"] += int(np.count_nonzero(~valid))
+                labels, k = np.unique(arrays["predicted_label"][valid], return_counts=True)
+                for label, count in zip(labels.tolist(), k.tolist()):
+                    counts[label] = counts.get(label, 0) + count
+            writer.set_attrs(totals)
+    finally:
+        if h5 is not None:
+            h5.close()
+    if scorer.classes is not None:  # in the model's class order, zeros included
+        counts = {c: counts.get(c, 0) for c in np.asarray(scorer.classes).tolist()}
+    return {
+        "n_frames": n,
+        "output_path": str(writer.path),
+        "group": writer.group,
+        "class_counts": counts,
+        "nonfinite": manifest["nonfinite"],
+        **totals,
+    }

@@ -1,7 +1,11 @@
-"""``skspeckle classify``: results file, exit codes and one-line errors without tracebacks."""
+"""``skspeckle classify``: results file, exit codes and one-line errors without tracebacks;
+SIGTERM, SIGINT and kill -9 mid-run, and ``--resume``."""
 
+import hashlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -42,6 +46,8 @@ def test_classify_writes_results(tmp_path, files, capsys):
     captured = capsys.readouterr()
     assert f"classified {len(X)} frames" in captured.out and str(out) in captured.out
     assert "predict_file: 24/24 frames" in captured.out
+    assert "predicted classes: " in captured.out and "frames/s" in captured.out
+    assert "non-finite pixels (mask): 0 in 0 frame(s)" in captured.out
     with h5py.File(out) as h5:
         group = h5["skspeckle_results"]
         np.testing.assert_array_equal(group["predicted_label"].asstr()[()], pipe.predict(X))
@@ -83,6 +89,144 @@ def test_classify_argument_errors(files, capsys):
     with pytest.raises(SystemExit) as info:
         main(["classify", str(run), "--out", "o.h5"])
     assert info.value.code == 2 and "--model" in capsys.readouterr().err
+
+
+# ``skspeckle classify`` in a child process whose chunks after the first wait for a marker
+# file (argv[1]), so that a signal sent once the first chunk is in the journal always arrives
+# mid-run; argv[2] is the parent's torch thread count (same threads, same bits).
+_SLOW_CLASSIFY = """
+import os, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[2]))
+import skspeckle.streaming
+from skspeckle.cli import main
+original, calls = skspeckle.streaming.classify_chunk, []
+def gated(*args, **kwargs):
+    calls.append(1)
+    deadline = time.monotonic() + 60
+    while len(calls) > 1 and not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return original(*args, **kwargs)
+skspeckle.streaming.classify_chunk = gated
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _interrupt_classify(files, tmp_path, signum):
+    """Run classify (chunks of 4 of 24 frames) in a child, send ``signum`` once its first
+    chunk is committed; returns (returncode, stderr, argv, output, journal)."""
+    import torch
+
+    model, run, _, _ = files
+    out, marker = tmp_path / "results.h5", tmp_path / "go"
+    journal = tmp_path / ".results.h5.partial"
+    argv = ["classify", str(run), "--model", str(model), "--out", str(out), "--chunk-frames", "4"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CLASSIFY, str(marker), str(torch.get_num_threads()), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (journal / "chunk_000000000000.npz").exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the child never committed its first chunk"
+            time.sleep(0.02)
+        child.send_signal(signum)
+        marker.touch()
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return child.returncode, err, argv, out, journal
+
+
+def _results(path):
+    with h5py.File(path) as h5:
+        return {name: ds[()] for name, ds in h5["skspeckle_results"].items()}
+
+
+@pytest.fixture(scope="module")
+def reference(files, tmp_path_factory):
+    """Results of an uninterrupted run with chunks of 4."""
+    model, run, _, _ = files
+    out = tmp_path_factory.mktemp("reference") / "results.h5"
+    argv = ["classify", str(run), "--model", str(model), "--out", str(out), "--chunk-frames", "4"]
+    assert main(argv) == 0
+    return _results(out)
+
+
+def _assert_resumes_bit_identical(argv, out, journal, reference, capsys):
+    assert main(argv + ["--resume"]) == 0
+    assert "taken from the interrupted run" in capsys.readouterr().out
+    result = _results(out)
+    assert set(result) == set(reference)
+    for name in result:
+        np.testing.assert_array_equal(result[name], reference[name], err_msg=name, strict=True)
+    assert not journal.exists() and not list(out.parent.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_run_then_resume(tmp_path, files, reference, capsys, signum, status):
+    raw = _sha256(files[1])
+    code, err, argv, out, journal = _interrupt_classify(files, tmp_path, signum)
+    assert code == status, err
+    name = signal.Signals(signum).name
+    assert f"stopped by {name} after 8 of 24 frames" in err and "Traceback" not in err
+    assert f"To continue: skspeckle classify {files[1]}" in err and err.rstrip().endswith(
+        "--resume"
+    )
+    assert not out.exists() and not list(tmp_path.rglob("*.tmp"))  # no stray temporary file
+    assert len(list(journal.glob("chunk_*.npz"))) == 2
+    _assert_resumes_bit_identical(argv, out, journal, reference, capsys)
+    assert _sha256(files[1]) == raw
+
+
+def test_kill_9_mid_run_is_reported_then_resumed(tmp_path, files, reference, capsys):
+    raw = _sha256(files[1])
+    code, _, argv, out, journal = _interrupt_classify(files, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL and journal.is_dir() and not out.exists()
+    # A killed writer's temporary file (as a kill during the final write leaves it).
+    stale = tmp_path / ".results.h5.0123456789ab.tmp"
+    stale.write_bytes(b"half a file")
+    # The stale partial is reported, never silently reused.
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "unfinished results of an earlier run (4 of 24 frames done" in err and "--resume" in err
+    assert "--overwrite" in err and err.count("\n") == 1
+    _assert_resumes_bit_identical(argv, out, journal, reference, capsys)
+    assert not stale.exists()
+    assert _sha256(files[1]) == raw
+
+
+def test_nonfinite_frame_from_the_command_line(tmp_path, files, capsys):
+    model, _, pipe, X = files
+    frames = X.copy()
+    frames[13, 0, 0] = np.inf
+    run = write_cxi(tmp_path / "bad.cxi", frames)
+    raw = _sha256(run)
+    argv = ["classify", str(run), "--model", str(model), "--chunk-frames", "5", "--out"]
+    assert main(argv + [str(tmp_path / "e.h5"), "--nonfinite", "error"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"skspeckle classify: error: Frame 13 of {str(run)!r} has 1 non-finite")
+    assert "--nonfinite mask" in err
+    assert main(argv + [str(tmp_path / "m.h5")]) == 0  # mask by default
+    assert "non-finite pixels (mask): 1 in 1 frame(s)" in capsys.readouterr().out
+    with h5py.File(tmp_path / "m.h5") as h5:
+        assert h5["skspeckle_results/nonfinite_pixels"][13] == 1
+        assert h5["skspeckle_results"].attrs["nonfinite_frames"] == 1
+    assert main(argv + [str(tmp_path / "s.h5"), "--nonfinite", "skip"]) == 0
+    assert "1 frame(s) skipped" in capsys.readouterr().out
+    with h5py.File(tmp_path / "s.h5") as h5:
+        assert np.flatnonzero(~h5["skspeckle_results/valid"][()]).tolist() == [13]
+    assert _sha256(run) == raw
 
 
 def test_demo_subcommand_still_parses():

@@ -2,16 +2,27 @@
 complete or absent: writers fill a hidden temporary file next to the target and ``os.replace``
 it into place only when done."""
 
+import re
 import uuid
 from pathlib import Path
 
-__all__ = ["check_output_path", "temporary_sibling"]
+__all__ = ["check_output_path", "stale_temporaries", "temporary_sibling"]
 
 
 def temporary_sibling(path):
     """A fresh hidden file name next to ``path`` (same file system, so os.replace is atomic)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def stale_temporaries(path):
+    """The temporary siblings of ``path`` on disk (``.<name>.<12 hex>.tmp``): files of writers
+    that were killed before they could delete them, or of one writing now."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{12}\.tmp")
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
 
 
 def check_output_path(path, overwrite):

@@ -33,11 +33,16 @@ def _classify(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
     from pathlib import Path
 
-    from skspeckle.persistence import load_model
+    from skspeckle.persistence import UntrustedTypesError, load_model
     from skspeckle.streaming import predict_file
 
     model_sha256 = _sha256(args.model) if Path(args.model).is_file() else None
-    model = load_model(args.model)
+    try:
+        model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
+    except UntrustedTypesError as exc:
+        # Name the command-line flag, not only the Python argument.
+        flags = " ".join(f"--trust {name}" for name in exc.types)
+        raise UntrustedTypesError(f"{exc} On the command line: {flags}", exc.types) from None
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
     try:
         summary = predict_file(
@@ -138,8 +143,22 @@ def build_parser():
     classify.add_argument(
         "--model",
         required=True,
-        metavar="MODEL.joblib",
+        metavar="MODEL.skops",
         help="fitted model saved with skspeckle.save_model",
+    )
+    classify.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="trust this type (fully qualified name, repeatable) when loading the model: only "
+        "for a model file whose source you trust",
+    )
+    classify.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="UNSAFE: load an old-format (joblib pickle) model file, which runs any code it "
+        "contains; only for files you made yourself",
     )
     classify.add_argument(
         "--out", required=True, metavar="RESULTS.h5", help="new HDF5 file for the results"
@@ -186,7 +205,7 @@ def build_parser():
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
     )
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
-    classify.set_defaults(func=_classify, user_errors=(OSError, ValueError, KeyError))
+    classify.set_defaults(func=_classify, user_errors=(OSError, ValueError, KeyError, TypeError))
     return parser
 
 

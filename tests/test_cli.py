@@ -22,7 +22,7 @@ def files(tmp_path_factory, small_fitted_pipeline):
     """A saved fitted pipeline and a CXI run of 24 simulated 48 x 48 frames."""
     pipe, X, y = small_fitted_pipeline
     directory = tmp_path_factory.mktemp("cli")
-    model = save_model(pipe, directory / "model.joblib")
+    model = save_model(pipe, directory / "model.skops")
     run = write_cxi(directory / "run.cxi", X, y)
     return model, run, pipe, X
 
@@ -271,3 +271,40 @@ def test_help_imports_nothing_heavy(argv):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: skspeckle")
+
+
+class _Marker:
+    """Writes a marker file when an unsafe loader restores it."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __setstate__(self, state):
+        Path(state["marker"]).write_text("ran")
+        self.__dict__.update(state)
+
+
+def test_classify_refuses_untrusted_and_pickled_models(tmp_path, files, capsys):
+    import json
+
+    import joblib
+
+    _, run, _, _ = files
+    marker = tmp_path / "marker"
+    with pytest.warns(UserWarning, match="_Marker"):
+        hostile = save_model(_Marker(marker), tmp_path / "hostile.skops")
+    argv = ["classify", str(run), "--out", str(tmp_path / "o.h5"), "--model"]
+    assert main([*argv, str(hostile)]) == 1
+    err = capsys.readouterr().err
+    assert "not trusted" in err and "--trust test_cli._Marker" in err and not marker.exists()
+    # An old-format file (format 1: header + joblib pickle) loads only with --allow-pickle.
+    old = tmp_path / "old.joblib"
+    header = {"format_version": 1, "skspeckle": __import__("skspeckle").__version__}
+    with open(old, "wb") as f:
+        f.write(b"skspeckle-model\n" + json.dumps(header).encode() + b"\n")
+        joblib.dump(_Marker(marker), f)
+    assert main([*argv, str(old)]) == 1
+    assert "allow_pickle=True" in capsys.readouterr().err and not marker.exists()
+    # With the opt-in the pickle is run (and the "model" then fails as a model, not as a file).
+    assert main([*argv, str(old), "--allow-pickle"]) == 1
+    assert marker.exists() and "_Marker has no predict method" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def main(argv=None):
     fit_s = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = save_model(pipe, Path(tmp) / "model.joblib")
+        model = save_model(pipe, Path(tmp) / "model.skops")
         run = write_cxi(Path(tmp) / "pr772.cxi", X_real, mask=mask)
         summary = predict_file(load_model(model), run, Path(tmp) / "results.h5", embeddings=True)
         with h5py.File(summary["output_path"], "r") as f:

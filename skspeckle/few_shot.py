@@ -14,7 +14,7 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
+from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 
 __all__ = ["FewShotCentroidClassifier"]
 
@@ -335,7 +335,7 @@ def _check_pipeline_supports(pipelines, y, trainer):
         if last == child or not isinstance(final, FewShotCentroidClassifier):
             continue
         # Always: the calling fit runs with nested validation switched off.
-        final._validate_params()
+        validate_params(final)
         classes, counts = np.unique(y, return_counts=True)
         path = "__".join([*reversed(names[i + 1 :]), last])
         final._check_class_sizes(classes, counts, where=(path, trainer))

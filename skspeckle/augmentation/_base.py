@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from skspeckle.utils._images import restore_layout, validate_images
-from skspeckle.utils._sklearn_compat import fit_context
+from skspeckle.utils._sklearn_compat import fit_context, validate_params
 
 # Frames perturbed per torch call in fit_transform: bounds the sampling grid's memory
 # (B * H * W * 2 floats) whatever the size of X.
@@ -140,7 +140,7 @@ class _FitTimeAugmentation(TransformerMixin, BaseEstimator):
         ValueError
             If ``x`` is not a floating-point (B, H, W) tensor or a parameter is invalid.
         """
-        self._validate_params()
+        validate_params(self)
         return self._function(x, generator, **self._kwargs())
 
     def __sklearn_tags__(self):

@@ -10,4 +10,23 @@ releases this module is tested against.
 from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
-__all__ = ["HasMethods", "Interval", "InvalidParameterError", "StrOptions", "fit_context"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "fit_context",
+    "validate_params",
+]
+
+
+def validate_params(estimator):
+    """Check ``estimator``'s parameters against its ``_parameter_constraints`` now, outside
+    ``fit`` (``BaseEstimator._validate_params`` is private).
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A parameter violates its constraints.
+    """
+    estimator._validate_params()

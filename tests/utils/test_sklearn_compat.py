@@ -47,7 +47,14 @@ class _Tiny(BaseEstimator):
 
 def test_the_module_exports_exactly_the_names_the_package_uses():
     assert sorted(_sklearn_compat.__all__) == sorted(
-        ["HasMethods", "Interval", "InvalidParameterError", "StrOptions", "fit_context"]
+        [
+            "HasMethods",
+            "Interval",
+            "InvalidParameterError",
+            "StrOptions",
+            "fit_context",
+            "validate_params",
+        ]
     )
     assert issubclass(InvalidParameterError, ValueError)
     assert issubclass(InvalidParameterError, TypeError)
@@ -69,3 +76,9 @@ def test_fit_context_validates_the_parameters_before_fit_runs():
         with pytest.raises(InvalidParameterError, match=next(iter(bad))):
             est.fit(X)
         assert not hasattr(est, "fitted_"), bad
+
+
+def test_validate_params_checks_outside_fit():
+    _sklearn_compat.validate_params(_Tiny())
+    with pytest.raises(InvalidParameterError, match="alpha"):
+        _sklearn_compat.validate_params(_Tiny(alpha=0))

@@ -7,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skspeckle.baselines._classifier import NeuralNetClassifier
 from skspeckle.nn.networks.sfx import RowProfileNet
 from skspeckle.utils._images import validate_images
+from skspeckle.utils._sklearn_compat import validate_params
 
 __all__ = ["RowWiseDecomposition", "CNN1DClassifier"]
 
@@ -66,7 +67,7 @@ class RowWiseDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         ValueError
             On empty input, the wrong number of dimensions or non-finite values.
         """
-        self._validate_params()
+        validate_params(self)
         validate_images(self, X, reset=True, image_shape=self.image_shape)
         self._n_features_out = self.image_shape_[0]
         return self

@@ -9,8 +9,8 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from skspeckle._pipeline_checks import _check_pipeline_supports
 from skspeckle.base import BaseTorchEstimator
-from skspeckle.few_shot import _check_pipeline_supports
 from skspeckle.nn.losses import TripletBatchLoss
 from skspeckle.nn.mining import MINING_STRATEGIES
 from skspeckle.nn.networks.layers import EmbeddingModel

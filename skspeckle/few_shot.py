@@ -14,7 +14,8 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context, validate_params
+from skspeckle import open_set
+from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
 __all__ = ["FewShotCentroidClassifier"]
 
@@ -48,6 +49,18 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         affect ``predict``.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of supports when ``k`` is an int.
+    rejection_rate : float in (0, 1) or None, default=None
+        Open-set rejection (:mod:`skspeckle.open_set`): ``predict`` answers ``unknown_label``
+        where the distance to the nearest class (:meth:`novelty_score`) exceeds
+        ``threshold_``, the ``1 - rejection_rate`` quantile of the supports' leave-one-out
+        distances, so about this fraction of known-class frames is rejected (needs 2 or more
+        supports per class). None: no distance rule.
+    max_distance_ratio : float in (0, 1] or None, default=None
+        Reject as ambiguous where nearest / second-nearest class distance (squared) exceeds
+        this (Lowe's ratio test). None: no ratio rule.
+    unknown_label : str, int or float, default="unknown"
+        The label ``predict`` gives rejected queries, of the type of the class labels (an int
+        for integer classes) and none of them. Used only with a rejection rule.
 
     Attributes
     ----------
@@ -58,6 +71,8 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         so that the model does not depend on the order of the training samples.
     support_labels_ : ndarray of shape (n_supports,)
         Class label of each row of ``support_``.
+    threshold_ : float
+        The calibrated distance threshold; only when ``rejection_rate`` is set.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -115,13 +130,29 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         "aggregation": [StrOptions({"mean", "centroid", "min"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "rejection_rate": [Interval(Real, 0, 1, closed="neither"), None],
+        "max_distance_ratio": [Interval(Real, 0, 1, closed="right"), None],
+        "unknown_label": [str, Integral, Real],
     }
 
-    def __init__(self, k=5, *, aggregation="mean", temperature=1.0, random_state=None):
+    def __init__(
+        self,
+        k=5,
+        *,
+        aggregation="mean",
+        temperature=1.0,
+        random_state=None,
+        rejection_rate=None,
+        max_distance_ratio=None,
+        unknown_label="unknown",
+    ):
         self.k = k
         self.aggregation = aggregation
         self.temperature = temperature
         self.random_state = random_state
+        self.rejection_rate = rejection_rate
+        self.max_distance_ratio = max_distance_ratio
+        self.unknown_label = unknown_label
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -169,6 +200,12 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
             supports.append(members)
         self.support_ = np.concatenate(supports)
         self.support_labels_ = np.repeat(self.classes_, [len(s) for s in supports])
+        if self.rejection_rate is not None or self.max_distance_ratio is not None:
+            open_set.check_unknown_label(self.unknown_label, self.classes_)
+        if self.rejection_rate is not None:
+            starts = np.r_[0, np.cumsum([len(s) for s in supports])[:-1]]
+            loo = open_set.leave_one_out_distances(self.support_, starts, self.aggregation)
+            self.threshold_ = open_set.calibrate_threshold(loo, self.rejection_rate)
         return self
 
     def _check_class_sizes(self, classes, counts, *, where=None):
@@ -287,7 +324,8 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_queries,)
-            Labels from ``classes_``; ties go to the first class in ``classes_``.
+            Labels from ``classes_``, or ``unknown_label`` where a rejection rule rejects
+            (``score`` then counts the query as wrong); ties go to the first class.
 
         Raises
         ------
@@ -298,44 +336,25 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
             If called before ``fit``.
         """
         distances = self._distances(X)  # checks the fit before classes_ is read
-        return self.classes_[np.argmin(distances, axis=1)]
+        if self.rejection_rate is None and self.max_distance_ratio is None:
+            return self.classes_[np.argmin(distances, axis=1)]
+        threshold = self.threshold_ if self.rejection_rate is not None else None
+        return open_set.predict_with_rejection(
+            self.classes_, distances, threshold, self.max_distance_ratio, self.unknown_label
+        )
 
+    def novelty_score(self, X):
+        """Aggregated squared distance to the nearest class (higher means more novel).
 
-def _check_pipeline_supports(pipelines, y, trainer):
-    """Fail now where a ``FewShotCentroidClassifier`` ending a pipeline would fail later.
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query vectors.
 
-    A step that trains for minutes (``TripletEmbedder``) calls this at the start of its
-    ``fit``: when a pipeline fitting it ends with a ``FewShotCentroidClassifier``, that
-    classifier receives the same ``y`` after the training, and its ``fit`` would refuse a
-    class with fewer than ``k`` samples only then. Its parameters are validated as its
-    ``fit`` would.
-
-    Parameters
-    ----------
-    pipelines : list of (Pipeline, str)
-        The pipelines fitting the calling step, innermost first, each with the name of the
-        step that is the step or the previous pipeline
-        (:func:`skspeckle.utils._callers.calling_pipelines`).
-    y : array-like of shape (n_samples,)
-        The labels the calling step received, validated.
-    trainer : str
-        Name of the calling step, for the message.
-
-    Raises
-    ------
-    ValueError
-        If a class of ``y`` has fewer than ``k`` samples; the message names the classifier's
-        step and its ``k`` parameter as ``set_params`` spells it.
-    sklearn.utils._param_validation.InvalidParameterError
-        If the classifier's parameters are invalid.
-    """
-    names = [name for _, name in pipelines]
-    for i, (pipeline, child) in enumerate(pipelines):
-        last, final = pipeline.steps[-1]
-        if last == child or not isinstance(final, FewShotCentroidClassifier):
-            continue
-        # Always: the calling fit runs with nested validation switched off.
-        validate_params(final)
-        classes, counts = np.unique(y, return_counts=True)
-        path = "__".join([*reversed(names[i + 1 :]), last])
-        final._check_class_sizes(classes, counts, where=(path, trainer))
+        Returns
+        -------
+        scores : ndarray of shape (n_queries,), float64
+            ``min`` over classes of the distances of ``decision_function``; queries above
+            ``threshold_`` are those ``rejection_rate`` rejects.
+        """
+        return open_set.novelty_scores(self._distances(X))

@@ -111,16 +111,18 @@ def calibrate_threshold(loo_distances, rejection_rate):
     Returns
     -------
     threshold : float
-        The ``1 - rejection_rate`` empirical quantile (``method="higher"``, one of the
-        distances): at most ``rejection_rate`` of the supports lie strictly above it, and the
-        fraction differs from ``rejection_rate`` by at most ``1 / n_supports``.
+        The ``n - m``-th smallest distance, ``m = floor(rejection_rate * n)`` of the ``n``
+        supports: the ``m`` largest lie strictly above it (fewer where distances tie), so the
+        fraction of supports rejected is within ``1 / n`` below ``rejection_rate``.
 
     Examples
     --------
     >>> calibrate_threshold(np.arange(1.0, 21.0), 0.1)
-    19.0
+    18.0
     """
-    return float(np.quantile(np.asarray(loo_distances, float), 1 - rejection_rate, method="higher"))
+    ordered = np.sort(np.asarray(loo_distances, dtype=np.float64))
+    m = int(np.floor(rejection_rate * len(ordered) + 1e-9))
+    return float(ordered[max(len(ordered) - m - 1, 0)])
 
 
 def novelty_scores(distances):

@@ -39,6 +39,7 @@ SCRIPTS = {
     "ablation": "paper",
     "sfx_crossdataset": "paper",
     "offline": "paper",
+    "open_set": "paper",
 }
 
 

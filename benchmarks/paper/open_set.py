@@ -107,18 +107,15 @@ def _method_scores(name, score, y_pred, y_test, groups):
     return row
 
 
-def main(argv=None):
-    args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
-    started = time.perf_counter()
-    quick = args.scale == "quick"
-    n_lab, n_test, n_novel = (40, 20, 20) if quick else (60, 200, 200)
-    max_epochs = 2 if quick else 40
-
+def _run(sizes, max_epochs, device, seed, started):
+    """One seed's data, embedder and rows; returns (rows, closed-set accuracy, extras)."""
+    n_lab, n_test, n_novel = sizes
     X_lab, y_lab, X_test, y_test, novel = _data(
-        n_lab, n_test, n_novel, _scenarios.BASE_PHOTONS, args.seed
+        n_lab, n_test, n_novel, _scenarios.BASE_PHOTONS, seed
     )
-    embed = _scenarios.speckle_embedder(max_epochs, args.device, args.seed).fit(X_lab, y_lab)
-    print(f"[{time.perf_counter() - started:5.0f} s] embedder: {embed.n_iter_} epochs", flush=True)
+    embed = _scenarios.speckle_embedder(max_epochs, device, seed).fit(X_lab, y_lab)
+    elapsed = time.perf_counter() - started
+    print(f"[{elapsed:5.0f} s] seed {seed}: embedder {embed.n_iter_} epochs", flush=True)
     Z_lab = embed.transform(X_lab)
     Z_all = [embed.transform(X_test), *(embed.transform(X) for X in novel.values())]
     sizes = np.cumsum([len(z) for z in Z_all])[:-1]
@@ -144,11 +141,12 @@ def main(argv=None):
     nn = NearestNeighbors(n_neighbors=2).fit(Z_lab)
     loo = nn.kneighbors(Z_lab)[0][:, 1]  # nearest other labelled frame
     radius = calibrate_threshold(loo, RATE)
+    rnc = RadiusNeighborsClassifier(radius=radius, outlier_label=UNKNOWN).fit(Z_lab, y_lab)
+    nearest = nn.kneighbors(Z_query, n_neighbors=1)[0][:, 0]
     with warnings.catch_warnings():  # "Outlier label unknown is not in training classes"
         warnings.filterwarnings("ignore", "Outlier label", UserWarning)
-        rnc = RadiusNeighborsClassifier(radius=radius, outlier_label=UNKNOWN).fit(Z_lab, y_lab)
-    nearest = nn.kneighbors(Z_query, n_neighbors=1)[0][:, 0]
-    rows.append(row("RadiusNeighborsClassifier", nearest, rnc.predict(Z_query)))
+        rnc_pred = rnc.predict(Z_query)
+    rows.append(row("RadiusNeighborsClassifier", nearest, rnc_pred))
 
     lof = LocalOutlierFactor(n_neighbors=min(20, len(Z_lab) - 1), novelty=True, contamination=RATE)
     lof.fit(Z_lab)
@@ -157,27 +155,72 @@ def main(argv=None):
 
     closed_accuracy = float(np.mean(closed_pred[: len(y_test)] == y_test))
     for r in rows:
+        r["seed"] = seed
+    extras = {"epochs_run": embed.n_iter_, "fewshot_threshold": few.threshold_, "radius": radius}
+    return rows, closed_accuracy, extras
+
+
+def _summary(rows):
+    """Mean and standard deviation over the seeds of every figure, per method."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        entry = {"method": method}
+        for key in mine[0]:
+            if key not in ("method", "seed"):
+                values = np.array([r[key] for r in mine], dtype=float)
+                entry[key] = float(values.mean())
+                entry[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out.append(entry)
+    return out
+
+
+def main(argv=None):
+    args = _common.parse_args(
+        NAME,
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--n-seeds", type=int, default=None, help="seeds (default: 1 quick, 3 full)"
+        ),
+    )
+    started = time.perf_counter()
+    quick = args.scale == "quick"
+    sizes = (40, 20, 20) if quick else (60, 200, 200)
+    max_epochs = 2 if quick else 40
+    seeds = [args.seed + i for i in range(args.n_seeds or (1 if quick else 3))]
+    rows, closed, extras = [], [], []
+    for seed in seeds:
+        r, c, e = _run(sizes, max_epochs, args.device, seed, started)
+        rows += r
+        closed.append(c)
+        extras.append({"seed": seed, "closed_set_accuracy": c, **e})
+    summary = _summary(rows)
+    groups = [
+        k[len("auroc[") : -1] for k in summary[0] if k.startswith("auroc[") and "_sd" not in k
+    ]
+    for r in summary:
         print(
             f"{r['method']:27s} AUROC {r['auroc']:.3f}  FRR {r['false_rejection_rate']:.3f}  "
             f"known acc {r['known_accuracy_at_5pct']:.3f}  "
-            + "  ".join(f"{g}: AUROC {r[f'auroc[{g}]']:.3f}" for g in novel)
+            + "  ".join(f"{g}: AUROC {r[f'auroc[{g}]']:.3f}" for g in groups)
         )
-    print(f"closed-set few-shot accuracy on known: {closed_accuracy:.3f}")
+    print(f"closed-set few-shot accuracy on known: {np.mean(closed):.3f}")
     return _common.write_result(
         NAME,
         args,
         {
             "structure": _scenarios.STRUCTURE,
             "novel_particle": NOVEL_PARTICLE,
-            "n_labelled_per_class": n_lab,
-            "n_test_per_class": n_test,
-            "n_per_novel_group": n_novel,
+            "n_labelled_per_class": sizes[0],
+            "n_test_per_class": sizes[1],
+            "n_per_novel_group": sizes[2],
             "max_epochs": max_epochs,
-            "epochs_run": embed.n_iter_,
+            "seeds": seeds,
             "rejection_rate": RATE,
-            "closed_set_accuracy": closed_accuracy,
-            "fewshot_threshold": few.threshold_,
-            "radius": radius,
+            "closed_set_accuracy": float(np.mean(closed)),
+            "per_seed": extras,
+            "summary": summary,
             "rows": rows,
         },
         started,

@@ -18,31 +18,23 @@ def _demo(args):
     return 0
 
 
-def _sha256(path):
-    """SHA-256 of a file (hex), read in 1 MiB blocks."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _classify(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
     from pathlib import Path
 
-    from skspeckle.persistence import UntrustedTypesError, load_model
+    from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
     from skspeckle.streaming import predict_file
 
-    model_sha256 = _sha256(args.model) if Path(args.model).is_file() else None
     try:
         model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
     except UntrustedTypesError as exc:
         # Name the command-line flag, not only the Python argument.
         flags = " ".join(f"--trust {name}" for name in exc.types)
         raise UntrustedTypesError(f"{exc} On the command line: {flags}", exc.types) from None
+    # The header's payload SHA-256, which load_model has just checked, identifies the model for
+    # --resume without reading the file a second time (old-format files have none: predict_file
+    # then hashes the loaded model).
+    model_sha256 = read_model_header(args.model).get("payload_sha256")
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
     try:
         summary = predict_file(

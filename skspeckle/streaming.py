@@ -159,8 +159,8 @@ def predict_file(
         choice for raw data.
     model_sha256 : str or None, default=None
         Identity of the model in the journal, checked on resume: the command line passes
-        the payload SHA-256 from the model file's header. None: the SHA-256 of ``pickle.dumps(model)`` (of
-        ``repr(model)`` if it cannot be pickled).
+        the payload SHA-256 from the model file's header. None: the SHA-256 of
+        ``pickle.dumps(model)`` (of ``repr(model)`` if it cannot be pickled).
     verbose : int, default=0
         1: progress (frames done, frames/s, ETA) every 10 s, also within a chunk, and a
         final line; 2: also every chunk.

@@ -1,24 +1,11 @@
-"""The ``skspeckle`` command: ``skspeckle demo`` and ``skspeckle classify``.
+"""``skspeckle classify``: classify every frame of an HDF5/CXI run with a saved model."""
 
-Only the standard library is imported at module level; each command imports what it needs
-(torch, numpy, scikit-learn, h5py) when it runs, so that ``skspeckle --help`` starts fast.
-"""
+from skspeckle.cli._common import positive_int
 
-import argparse
-import sys
-
-__all__ = ["main"]
+__all__ = ["add_parser"]
 
 
-def _demo(args):
-    # Imported here so that ``skspeckle --help`` does not pay for importing torch.
-    from skspeckle.demo import run_demo
-
-    run_demo(quick=args.quick, device=args.device, random_state=args.seed, verbose=args.verbose)
-    return 0
-
-
-def _classify(args):
+def run(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
     from pathlib import Path
 
@@ -77,48 +64,8 @@ def _classify(args):
     return 0
 
 
-def _positive_int(text):
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def build_parser():
-    """The argument parser of the ``skspeckle`` command.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        With the subcommands ``demo`` and ``classify``; each parsed namespace carries the
-        command function (``func``) and the exceptions reported as user errors
-        (``user_errors``).
-    """
-    parser = argparse.ArgumentParser(
-        prog="skspeckle",
-        description="SpeckleNN few-shot classification of X-ray SPI diffraction patterns.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo",
-        help="train and score SpeckleNN on patterns simulated from the bundled PDB structures",
-    )
-    demo.add_argument(
-        "--quick",
-        action="store_true",
-        help="a smoke run with few patterns and epochs (numbers not meaningful)",
-    )
-    demo.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument(
-        "--verbose",
-        type=int,
-        default=1,
-        help="0 silent, 1 progress and table (default), 2 per-epoch progress",
-    )
-    demo.set_defaults(func=_demo, user_errors=())
-
+def add_parser(sub):
+    """Register ``classify`` on the subparsers ``sub``; returns its parser."""
     classify = sub.add_parser(
         "classify",
         help="classify every frame of an HDF5/CXI run with a saved model; write the results "
@@ -164,7 +111,7 @@ def build_parser():
     )
     classify.add_argument(
         "--chunk-frames",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="frames per chunk (default: as many as fit in 64 MiB)",
     )
@@ -197,45 +144,5 @@ def build_parser():
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
     )
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
-    classify.set_defaults(func=_classify, user_errors=(OSError, ValueError, KeyError, TypeError))
-    return parser
-
-
-def _resume_hint(argv):
-    import shlex
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return shlex.join(["skspeckle", *argv, *([] if "--resume" in argv else ["--resume"])])
-
-
-def main(argv=None):
-    """Entry point of the ``skspeckle`` command; returns the exit status.
-
-    For ``classify``, errors in the user's input (missing or unreadable files, an existing
-    output, a wrong dataset path, frames the model rejects, a resume that does not match)
-    print one message on stderr and return 1. SIGTERM and SIGINT (Ctrl-C) let the current
-    chunk finish, print how to resume, and return 143 and 130 (128 + the signal number);
-    a second Ctrl-C stops at once (130). Command-line syntax errors exit with status 2
-    (argparse).
-    """
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", 2)  # a RunInterrupted knows its signal; Ctrl-C is 2
-        journal = getattr(exc, "journal", None)
-        notes = "".join(f" {note}" for note in getattr(exc, "__notes__", ()))
-        if journal is None and not notes:
-            print(f"skspeckle {args.command}: interrupted; no output written.", file=sys.stderr)
-        else:
-            print(
-                f"skspeckle {args.command}: interrupted; {exc or 'no output written.'}{notes}\n"
-                f"To continue: {_resume_hint(argv)}",
-                file=sys.stderr,
-            )
-        return 128 + signum
-    except args.user_errors as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        notes = "".join(f" {note}" for note in getattr(exc, "__notes__", ()))
-        print(f"skspeckle {args.command}: error: {message}{notes}", file=sys.stderr)
-        return 1
+    classify.set_defaults(func=run, user_errors=(OSError, ValueError, KeyError, TypeError))
+    return classify

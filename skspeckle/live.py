@@ -415,6 +415,25 @@ class LiveClassifier:
         """
         if self._client is None:
             raise RuntimeError("Enter the LiveClassifier first: with LiveClassifier(...) as live.")
+        if self.output_path is not None and self._journal is None:
+            raise RuntimeError(
+                "run() has written its results file already; enter a new LiveClassifier."
+            )
+        try:
+            return self._run(max_trains, timeout, report_seconds)
+        except KeyboardInterrupt as exc:  # a second signal, at once
+            self._note_journal(exc)
+            raise
+
+    def _note_journal(self, exc):
+        """Tell where the finished trains are kept, for a run stopped by ``exc``."""
+        if self._journal is not None and self._journal.n_finished():
+            exc.add_note(
+                f"(the vetoes of {self._journal.n_finished()} frames are kept in "
+                f"{str(self._journal.path)!r}; resume=True / --resume appends to them)"
+            )
+
+    def _run(self, max_trains, timeout, report_seconds):
         start = 0 if self._journal is None else self._journal.n_finished()
         classes = None if self.scorer.classes is None else np.asarray(self.scorer.classes)
         counts = {} if classes is None else {c: 0 for c in classes.tolist()}
@@ -449,12 +468,7 @@ class LiveClassifier:
                 try:
                     train_id, arrays = self._train(data, metadata, start + n_frames)
                 except Exception as exc:
-                    if self._journal is not None and self._journal.n_finished():
-                        exc.add_note(
-                            f"(the vetoes of the {self._journal.n_finished()} frames before it "
-                            f"are kept in {str(self._journal.path)!r}; resume=True / --resume "
-                            "appends to them)"
-                        )
+                    self._note_journal(exc)
                     raise
                 if self._journal is not None:
                     self._journal.commit(start + n_frames, arrays)

@@ -263,3 +263,51 @@ def test_live_classifier_rejects_bad_arguments(small_fitted_pipeline, tmp_path):
     (tmp_path / "o.h5").touch()
     with pytest.raises(FileExistsError, match="already exists"):
         LiveClassifier(pipe, "tcp://127.0.0.1:1", source="DET", output_path=tmp_path / "o.h5")
+
+
+def _serve_trains(frames_per_train, n_trains, first=1):
+    """An in-process karabo bridge (REP, loopback, free port) holding ``n_trains`` trains of
+    48 x 48 frames; the caller stops it."""
+    from karabo_bridge import ServerInThread
+
+    server = ServerInThread("tcp://127.0.0.1:*", maxlen=n_trains)
+    server.start()
+    rng = np.random.default_rng(1)
+    for tid in range(first, first + n_trains):
+        frames = rng.poisson(3.0, (frames_per_train, 48, 48)).astype(np.float32)
+        meta = {"source": "DET", "timestamp": 0.0, "timestamp.sec": "0",
+                "timestamp.frac": "0", "timestamp.tid": tid}  # fmt: skip
+        server.feed({"DET": {"image.data": frames}}, {"DET": meta})
+    return server
+
+
+def test_resume_appends_to_the_journal_of_a_stream_stopped_at_once(small_fitted_pipeline, tmp_path):
+    pipe = small_fitted_pipeline[0]
+    out = tmp_path / "vetoes.h5"
+    server = _serve_trains(4, 3)
+    try:
+        endpoint = server.endpoint
+
+        def second_ctrl_c(line):  # after the first train, as a second Ctrl-C would
+            if "frames/s" in line:
+                raise KeyboardInterrupt
+
+        live = LiveClassifier(pipe, endpoint, source="DET", output_path=out, log=second_ctrl_c)
+        with pytest.raises(KeyboardInterrupt) as stopped, live:
+            live.run(max_trains=3, timeout=SERVER_SECONDS, report_seconds=0)
+        assert "vetoes of 4 frames are kept" in " ".join(stopped.value.__notes__)
+        assert not out.exists()
+        with pytest.raises(FileExistsError, match="--resume"):
+            LiveClassifier(pipe, endpoint, source="DET", output_path=out).__enter__()
+        with pytest.raises(ValueError, match="key differ"):
+            LiveClassifier(
+                pipe, endpoint, source="DET", key="x", output_path=out, resume=True
+            ).__enter__()
+        with LiveClassifier(pipe, endpoint, source="DET", output_path=out, resume=True) as live:
+            summary = live.run(max_trains=2, timeout=SERVER_SECONDS)
+    finally:
+        server.stop()
+    assert summary["n_trains"] == 2 and summary["n_frames"] == 8
+    with h5py.File(out) as h5:
+        np.testing.assert_array_equal(h5["skspeckle_results/train_id"][()], np.repeat([1, 2, 3], 4))
+        assert h5["skspeckle_results"].attrs["n_trains"] == 3

@@ -55,44 +55,8 @@ def _train_id(data, metadata, source):
     )
 
 
-def frames_of_train(data, metadata, source, key="image.data", pulse_axis=0):
-    """The frames of one train of a karabo-bridge message, with their train and pulse ids.
-
-    Parameters
-    ----------
-    data, metadata : dict
-        One message as returned by :meth:`karabo_bridge.Client.next`: source name to a dict
-        of key to value.
-    source : str
-        Detector source, e.g. a module ``"SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"`` or the stacked
-        ``"SPB_DET_AGIPD1M-1/DET/APPEND"`` of ``karabo-bridge-serve-files
-        --append-detector-modules``.
-    key : str, default="image.data"
-        Key of the frames in the source.
-    pulse_axis : int, default=0
-        Axis of the frames along which the pulses run (0 for the layout of EXDF files and of
-        ``karabo-bridge-serve-files``: ``(pulses, ...)``; -1 for a pulse-last layout).
-
-    Returns
-    -------
-    train_id : int
-        From the source's metadata (``timestamp.tid``), else its ``*.trainId`` key.
-    pulse_ids : ndarray of shape (n,), uint64
-        The sibling key ``<prefix>.pulseId`` (e.g. ``image.pulseId``) when the source has one,
-        else ``0 .. n-1``.
-    frames : ndarray of shape (n, H, W), float32
-        A fresh copy. A 2-D value is one frame (a camera: one frame per train). Frames of
-        more than two axes (after the pulse axis is moved first) have their modules stacked
-        along the rows, as ``skspeckle classify`` does with one ``--data-path`` per panel: the
-        AGIPD 1M's ``(n, 16, 512, 128)`` become ``(n, 8192, 128)``.
-
-    Raises
-    ------
-    KeyError
-        If ``source`` or ``key`` is not in the message (the message names what there is).
-    ValueError
-        If the value is not an image array, or its pulse ids do not match its frames.
-    """
+def _frames_of_source(data, metadata, source, key, pulse_axis):
+    """(train id, pulse ids, float32 frames (n, H, W)) of one source; see frames_of_train."""
     if source not in data:
         raise KeyError(
             f"Source {source!r} is not in this train; the stream sends {sorted(data)}. "
@@ -113,9 +77,6 @@ def frames_of_train(data, metadata, source, key="image.data", pulse_axis=0):
     frames = frames[None] if frames.ndim == 2 else np.moveaxis(frames, pulse_axis, 0)
     if frames.ndim > 3:
         frames = frames.reshape(len(frames), -1, frames.shape[-1])
-    # A fresh float32 copy: the received buffers may be read-only, and classify_chunk masks
-    # bad pixels in place.
-    frames = np.array(frames, dtype=np.float32)
     pulse_key = key.rpartition(".")[0] + ".pulseId"
     if pulse_key in values:
         pulse_ids = np.asarray(values[pulse_key]).astype(np.uint64).ravel()
@@ -127,6 +88,69 @@ def frames_of_train(data, metadata, source, key="image.data", pulse_axis=0):
     else:
         pulse_ids = np.arange(len(frames), dtype=np.uint64)
     return _train_id(data, metadata, source), pulse_ids, frames
+
+
+def frames_of_train(data, metadata, source, key="image.data", pulse_axis=0):
+    """The frames of one train of a karabo-bridge message, with their train and pulse ids.
+
+    Parameters
+    ----------
+    data, metadata : dict
+        One message as returned by :meth:`karabo_bridge.Client.next`: source name to a dict
+        of key to value.
+    source : str or sequence of str
+        Detector source, e.g. a module ``"SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"`` or the stacked
+        ``"SPB_DET_AGIPD1M-1/DET/APPEND"`` of ``karabo-bridge-serve-files
+        --append-detector-modules``; or several sources (e.g. the 16 modules, in order),
+        whose frames are stacked along the rows, as ``skspeckle classify`` does with one
+        ``--data-path`` per panel; they must hold the same train and pulse ids.
+    key : str, default="image.data"
+        Key of the frames in the source(s).
+    pulse_axis : int, default=0
+        Axis of the frames along which the pulses run (0 for the layout of EXDF files and of
+        ``karabo-bridge-serve-files``: ``(pulses, ...)``; -1 for a pulse-last layout).
+
+    Returns
+    -------
+    train_id : int
+        From the source's metadata (``timestamp.tid``), else its ``*.trainId`` key.
+    pulse_ids : ndarray of shape (n,), uint64
+        The sibling key ``<prefix>.pulseId`` (e.g. ``image.pulseId``) when the source has one,
+        else ``0 .. n-1``.
+    frames : ndarray of shape (n, H, W), float32
+        A fresh copy. A 2-D value is one frame (a camera: one frame per train). Frames of
+        more than two axes (after the pulse axis is moved first) have their modules stacked
+        along the rows: the AGIPD 1M's ``(n, 16, 512, 128)`` become ``(n, 8192, 128)``.
+
+    Raises
+    ------
+    KeyError
+        If a source or ``key`` is not in the message (the message names what there is).
+    ValueError
+        If the value is not an image array, its pulse ids do not match its frames, or
+        several sources disagree in train id, pulse ids or frame width.
+    """
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise ValueError("Pass at least one detector source (--source).")
+    parts = [_frames_of_source(data, metadata, s, key, pulse_axis) for s in sources]
+    train_id, pulse_ids, _ = parts[0]
+    for name, (tid, pids, frames) in zip(sources[1:], parts[1:]):
+        if tid != train_id or not np.array_equal(pids, pulse_ids):
+            raise ValueError(
+                f"Sources {sources[0]!r} and {name!r} of one message hold different trains or "
+                f"pulses (train {train_id} vs {tid}, {len(pulse_ids)} vs {len(pids)} pulse "
+                "ids); stack only the modules of one detector."
+            )
+        if frames.shape[2:] != parts[0][2].shape[2:]:
+            raise ValueError(
+                f"Source {name!r} has frames {frames.shape[1:]}, {sources[0]!r} "
+                f"{parts[0][2].shape[1:]}: modules stacked along the rows need equal widths."
+            )
+    # A fresh float32 copy: the received buffers may be read-only, and classify_chunk masks
+    # bad pixels in place.
+    frames = np.concatenate([np.asarray(p[2], dtype=np.float32) for p in parts], axis=1)
+    return train_id, pulse_ids, frames
 
 
 def _check_endpoint(name, endpoint):
@@ -173,8 +197,8 @@ class LiveClassifier:
         (after :func:`frames_of_train`), e.g. from :func:`skspeckle.persistence.load_model`.
     endpoint : str
         The karabo bridge, e.g. ``"tcp://exflong123:45000"``.
-    source : str
-        Detector source in the stream (see :func:`frames_of_train`).
+    source : str or sequence of str
+        Detector source(s) in the stream (see :func:`frames_of_train`).
     key : str, default="image.data"
         Key of the frames.
     pulse_axis : int, default=0
@@ -257,6 +281,7 @@ class LiveClassifier:
                 f"got {sock!r}."
             )
         self.model, self.source, self.key, self.pulse_axis = model, source, key, pulse_axis
+        self._sources = [source] if isinstance(source, str) else list(source)
         self.sock, self.publish, self.group, self.nonfinite = sock, publish, group, nonfinite
         self.output_path = (
             None if output_path is None else check_output_path(output_path, overwrite)
@@ -307,7 +332,7 @@ class LiveClassifier:
     def _open_journal(self):
         manifest = {
             "endpoint": self.endpoint,
-            "source": self.source,
+            "source": self._sources,
             "key": self.key,
             "group": self.group,
             "model_sha256": self.model_sha256,
@@ -362,7 +387,7 @@ class LiveClassifier:
         train_id, pulse_ids, frames = frames_of_train(
             data, metadata, self.source, self.key, self.pulse_axis
         )
-        where = f"train {train_id} of {self.source} from {self.endpoint}"
+        where = f"train {train_id} of {', '.join(self._sources)} from {self.endpoint}"
         try:
             arrays = classify_chunk(self.scorer, frames, 0, self.nonfinite, self.mask_value, where)
         except Exception as exc:
@@ -457,12 +482,13 @@ class LiveClassifier:
                 except TimeoutError:
                     continue
                 t_recv = time.perf_counter()
-                if self.source not in data:
+                missing = [s for s in self._sources if s not in data]
+                if missing:
                     skipped += 1
                     if skipped == 1:
                         self.log(
-                            f"stream: a train without {self.source!r} (it has {sorted(data)}); "
-                            "such trains are skipped and counted"
+                            f"stream: a train without {missing} (it has {sorted(data)}); such "
+                            "trains are skipped and counted"
                         )
                     continue
                 try:
@@ -545,7 +571,7 @@ class LiveClassifier:
             **_model_attrs(self.model),
             "model_sha256": self.model_sha256 or "",
             "endpoint": self.endpoint,
-            "source": self.source,
+            "source": ", ".join(self._sources),
             "key": self.key,
             "nonfinite": self.nonfinite,
             "seconds": seconds,

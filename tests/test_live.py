@@ -239,6 +239,21 @@ def test_frames_of_train_layouts():
     assert tid == 9 and one.shape == (1, 4, 5) and pids.tolist() == [0]
 
 
+def test_frames_of_train_stacks_per_module_sources():
+    rng = np.random.default_rng(0)
+    modules = rng.normal(size=(3, 4, 2, 5)).astype(np.float32)  # modules, pulses, rows, cols
+    data = {
+        f"M{i}": {"image.data": m, "image.pulseId": np.arange(4)} for i, m in enumerate(modules)
+    }
+    meta = {name: {"timestamp.tid": 7} for name in data}
+    tid, pids, frames = frames_of_train(data, meta, ["M0", "M1", "M2"])
+    assert tid == 7 and frames.shape == (4, 6, 5) and pids.tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(frames[3], np.concatenate(modules[:, 3]))
+    meta["M2"]["timestamp.tid"] = 8
+    with pytest.raises(ValueError, match="different trains or pulses"):
+        frames_of_train(data, meta, ["M0", "M2"])
+
+
 @pytest.mark.parametrize(
     ("source", "key", "extra", "error", "message"),
     [

@@ -30,7 +30,7 @@ def run(args):
     summary = stream_vetoes(
         model,
         args.endpoint,
-        source=args.source,
+        source=args.source[0] if len(args.source) == 1 else args.source,
         key=args.key,
         pulse_axis=args.pulse_axis,
         sock=args.sock,
@@ -56,7 +56,7 @@ def run(args):
     counts = ", ".join(f"{label}: {k}" for label, k in summary["class_counts"].items())
     print(f"predicted classes: {counts or 'none'}")
     if summary["skipped_trains"]:
-        print(f"{summary['skipped_trains']} train(s) without {args.source!r} skipped")
+        print(f"{summary['skipped_trains']} train(s) without {args.source} skipped")
     return 0
 
 
@@ -80,8 +80,9 @@ def add_parser(sub):
     stream.add_argument(
         "--source",
         required=True,
+        action="append",
         help="detector source, e.g. SPB_DET_AGIPD1M-1/DET/APPEND or "
-        "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf",
+        "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf; repeat for modules stacked along the rows",
     )
     stream.add_argument(
         "--key", default="image.data", help="key of the frames (default image.data)"

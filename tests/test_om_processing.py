@@ -18,6 +18,8 @@ import pytest
 pytest.importorskip("om")  # the om extra (ondamonitor)
 zmq = pytest.importorskip("zmq")
 
+from om.lib.exceptions import OmMissingParameterError  # noqa: E402
+
 from skspeckle.persistence import save_model  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "docs" / "examples" / "om_monitor.yaml"
@@ -93,3 +95,22 @@ def test_om_monitor_classifies_every_event_and_broadcasts_hit_rates(
     # Every data_broadcast_interval events, then once at the end (OM's PUB may drop some).
     seen = [m["num_events"] for m in messages]
     assert seen == sorted(seen) and all(n % 4 == 0 for n in seen)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (("nonfinite: mask", "nonfinite: drop"), ValueError, "nonfinite must be one of"),
+        (("hit_rate_window: 100", "hit_rate_window: 0"), ValueError, "hit_rate_window must be"),
+        (("model_file: model.skops", ""), OmMissingParameterError, "model_file"),
+    ],
+)
+def test_configuration_errors_name_the_parameter(tmp_path, change, error, message):
+    from om.lib.parameters import MonitorParameters
+
+    from skspeckle.om_processing import SpiClassificationProcessing
+
+    (tmp_path / "monitor.yaml").write_text(CONFIG.read_text().replace(*change))
+    parameters = MonitorParameters(config=str(tmp_path / "monitor.yaml"))
+    with pytest.raises(error, match=message):
+        SpiClassificationProcessing(monitor_parameters=parameters)

@@ -326,7 +326,10 @@ class LiveClassifier:
         if self._context is not None:
             self._context.destroy(linger=0)
         if self._journal is not None:
-            self._journal.close()  # kept on disk unless run() published it
+            if self._journal.n_finished():
+                self._journal.close()  # kept on disk for resume: run() did not publish it
+            else:
+                self._journal.remove()
         self._context = self._client = self._pub = self._journal = None
 
     def _open_journal(self):
@@ -341,10 +344,12 @@ class LiveClassifier:
         }
         journal = Journal(journal_path(self.output_path, self.group)).lock()
         try:
-            if (journal.path / "manifest.json").exists() and not (
+            keep = (journal.path / "manifest.json").exists() and not (
                 self.overwrite and not self.resume
-            ):
-                journal.read()
+            )
+            # A journal without a finished train (a stream stopped before its first) holds
+            # nothing to keep.
+            if keep and journal.read().n_finished():
                 if not self.resume:
                     raise FileExistsError(
                         f"{str(journal.path)!r} holds the vetoes of {journal.n_finished()} "

@@ -176,7 +176,9 @@ def test_streamed_vetoes_equal_offline_classify(mock_run, bridge, tmp_path):
         assert veto["valid"].all() and veto["classes"] == sorted(set(veto["classes"]))
 
 
-def test_cli_stream_writes_results_and_prints_rates(mock_run, bridge, tmp_path, capsys):
+def test_cli_stream_writes_results_and_prints_rates(
+    mock_run, bridge, tmp_path, capsys, small_fitted_pipeline
+):
     out = tmp_path / "vetoes.h5"
     argv = ["stream", bridge, "--model", str(mock_run[1]), "--source", SOURCE,
             "--out", str(out), "--max-trains", "2", "--timeout", str(SERVER_SECONDS)]  # fmt: skip
@@ -189,6 +191,18 @@ def test_cli_stream_writes_results_and_prints_rates(mock_run, bridge, tmp_path, 
     # The output exists now: a second stream refuses to replace it, in one line.
     assert main(argv) == 1
     assert "already exists" in capsys.readouterr().err
+    # A wrong key, and a model fitted on other frames: one line each, naming the problem.
+    argv[argv.index("--out") + 1] = str(tmp_path / "other.h5")
+    assert main([*argv, "--key", "image.nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skspeckle stream: error: Key 'image.nope' is not in source")
+    assert "image.data" in err and "Traceback" not in err
+    assert not (tmp_path / ".other.h5.partial").exists()  # no train done: nothing kept
+    save_model(small_fitted_pipeline[0], tmp_path / "48x48.skops")  # fitted on 48 x 48 frames
+    argv[argv.index("--model") + 1] = str(tmp_path / "48x48.skops")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skspeckle stream: error: ") and "frames of shape (512, 128)" in err
 
 
 def test_cli_stream_stops_on_sigterm_with_everything_written(mock_run, bridge, tmp_path):

@@ -129,6 +129,19 @@ def frames_of_train(data, metadata, source, key="image.data", pulse_axis=0):
     ValueError
         If the value is not an image array, its pulse ids do not match its frames, or
         several sources disagree in train id, pulse ids or frame width.
+
+    Examples
+    --------
+    A train of three pulses of a two-module detector:
+
+    >>> import numpy as np
+    >>> from skspeckle.live import frames_of_train
+    >>> data = {"DET": {"image.data": np.zeros((3, 2, 4, 5), np.uint16),
+    ...                 "image.pulseId": np.array([0, 4, 8])}}
+    >>> metadata = {"DET": {"timestamp.tid": 10000}}
+    >>> train_id, pulse_ids, frames = frames_of_train(data, metadata, "DET")
+    >>> train_id, pulse_ids.tolist(), frames.shape, frames.dtype
+    (10000, [0, 4, 8], (3, 8, 5), dtype('float32'))
     """
     sources = [source] if isinstance(source, str) else list(source)
     if not sources:

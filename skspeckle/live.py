@@ -299,12 +299,8 @@ class LiveClassifier:
         self.output_path = (
             None if output_path is None else check_output_path(output_path, overwrite)
         )
-        self.model_sha256, self.overwrite, self.resume, self.log = (
-            model_sha256,
-            overwrite,
-            resume,
-            log,
-        )
+        self.model_sha256, self.overwrite = model_sha256, overwrite
+        self.resume, self.log = resume, log
         self.scorer = Scorer(model, embeddings=False)
         self.mask_value = _mask_value(model)
         self.publish_endpoint = None
@@ -400,7 +396,7 @@ class LiveClassifier:
         values = np.asarray(arrays[name], dtype=np.float64)
         return values.max(axis=1) if values.ndim == 2 else values
 
-    def _train(self, data, metadata, start):
+    def _train(self, data, metadata):
         """Classify one train; returns (train_id, arrays)."""
         train_id, pulse_ids, frames = frames_of_train(
             data, metadata, self.source, self.key, self.pulse_axis
@@ -470,7 +466,8 @@ class LiveClassifier:
 
     def _note_journal(self, exc):
         """Tell where the finished trains are kept, for a run stopped by ``exc``."""
-        if self._journal is not None and self._journal.n_finished():
+        # add_note is Python 3.11+; on 3.10 the journal stays where it is, unnamed.
+        if self._journal is not None and self._journal.n_finished() and hasattr(exc, "add_note"):
             exc.add_note(
                 f"(the vetoes of {self._journal.n_finished()} frames are kept in "
                 f"{str(self._journal.path)!r}; resume=True / --resume appends to them)"
@@ -510,7 +507,7 @@ class LiveClassifier:
                         )
                     continue
                 try:
-                    train_id, arrays = self._train(data, metadata, start + n_frames)
+                    train_id, arrays = self._train(data, metadata)
                 except Exception as exc:
                     self._note_journal(exc)
                     raise

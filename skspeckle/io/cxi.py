@@ -44,6 +44,7 @@ from skspeckle.io._hdf5 import (
     read_labels,
     set_attrs,
 )
+from skspeckle.io._identity import file_identity
 from skspeckle.io.masks import read_mask
 
 __all__ = [
@@ -263,6 +264,15 @@ class FrameReader:
                     f"{self.shape[0]} frames; labels must be 1-D with one entry per frame."
                 )
             setattr(self, name, read_labels(ds))
+
+    #: Per-frame ids of the frame-source interface (:mod:`skspeckle.io.sources`): none, the
+    #: frame index in the file is the id.
+    frame_ids = {}
+
+    def identity(self):
+        """``input_file``, ``input_size`` and ``input_mtime_ns`` of the file (frame-source
+        interface, :mod:`skspeckle.io.sources`)."""
+        return file_identity([self.path], self.path)
 
     def __len__(self):
         return self.shape[0]

@@ -24,9 +24,8 @@ def _selection(text):
         ) from None
 
 
-def _open_source(args):
-    from skspeckle.io.sources import open_frames
-
+def _euxfel_options(args):
+    """The EuXFELRun options of the command line ({} for a file, where they are refused)."""
     euxfel = {
         "detector": args.detector,
         "geometry": args.geometry or _quads(args.quad_positions),
@@ -46,10 +45,7 @@ def _open_source(args):
                 f"the file {args.input!r}."
             )
         euxfel = {}
-    data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
-    return open_frames(
-        args.input, args.source, data_path=data_path, chunk_frames=args.chunk_frames, **euxfel
-    )
+    return euxfel
 
 
 def _quads(values):
@@ -68,9 +64,11 @@ def run(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
     from skspeckle.io._atomic import check_output_path
     from skspeckle.io.keep import keep_frames, parse_classes
+    from skspeckle.io.sources import open_frames
     from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
     from skspeckle.streaming import predict_file
 
+    euxfel = _euxfel_options(args)  # argument mistakes first, before loading anything
     try:
         model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
     except UntrustedTypesError as exc:
@@ -86,7 +84,10 @@ def run(args):
         frames_path, list_paths = _keep_outputs(args)
         for path in [frames_path, *list_paths]:
             check_output_path(path, args.overwrite)
-    with _open_source(args) as source:
+    data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
+    with open_frames(
+        args.input, args.source, data_path=data_path, chunk_frames=args.chunk_frames, **euxfel
+    ) as source:
         _classify(args, model, model_sha256, source, predict_file)
         if keep:
             kept = keep_frames(

@@ -18,6 +18,7 @@ from euxfel_mock import (
     to_modules,
 )
 
+import skspeckle.streaming
 from skspeckle.cli import main
 from skspeckle.detector import Detector
 from skspeckle.io.cxi import FRAME_INFO_GROUP, MASK_PATH, read_frames
@@ -205,3 +206,29 @@ def test_classify_run_from_the_command_line_with_keep(proc_run, agipd_model, tmp
     assert main(["classify", str(cxi), "--geometry", str(geom), "--model", str(model),
                  "--out", str(tmp_path / "o.h5")]) == 1  # fmt: skip
     assert "--geometry: options of European XFEL runs" in capsys.readouterr().err
+
+
+def test_resume_needs_the_same_run_geometry_and_selection(
+    proc_run, agipd_model, tmp_path, monkeypatch
+):
+    run_dir, _, _ = proc_run
+    out = tmp_path / "out.h5"
+    original, calls = skspeckle.streaming.classify_chunk, []
+
+    def crash_on_second_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    options = {"geometry": QUADS, "trains": TRAINS, "pulses": PULSES, "chunk_frames": 6}
+    monkeypatch.setattr(skspeckle.streaming, "classify_chunk", crash_on_second_chunk)
+    with EuXFELRun(run_dir, **options) as run, pytest.raises(KeyboardInterrupt):
+        predict_file(agipd_model, run, out)
+    monkeypatch.undo()
+    with EuXFELRun(run_dir, **{**options, "pulses": [0, 1, 2, 5]}) as run:
+        with pytest.raises(ValueError, match="Cannot resume.*data path"):
+            predict_file(agipd_model, run, out, resume=True)
+    with EuXFELRun(run_dir, **options) as run:
+        summary = predict_file(agipd_model, run, out, resume=True)
+    assert summary["resumed_frames"] == 6 and summary["n_frames"] == 12

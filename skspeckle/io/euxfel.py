@@ -293,20 +293,23 @@ class EuXFELRun:
         """Frames ``index`` (increasing), read train by train."""
         from extra_data import by_id, by_index
 
-        modules = np.empty((len(index), N_MODULES, *MODULE_SHAPE), dtype=np.float32)
+        # Module-major, as EXtra-data reads (one contiguous block per module and train), so
+        # corrected data are read straight into it; the geometry takes the frame-major view.
+        modules = np.empty((N_MODULES, len(index), *MODULE_SHAPE), dtype=np.float32)
         tids = self._tid[index]
         bounds = np.flatnonzero(np.diff(tids)) + 1
         for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(index)]):
             train = self._det.select_trains(by_id[[int(tids[lo])]])
             key = train.masked_data() if self._masked else train["image.data"]
             key = key.select_pulses(by_index[self._pos[index[lo:hi]]])
-            data = key.ndarray(module_gaps=True, **({"roi": (np.s_[0:1],)} if self.raw else {}))
-            out = modules[lo:hi]
-            out[:] = np.moveaxis(data[:, :, 0] if self.raw else data, 0, 1)
+            if self.raw:  # uint16: EXtra-data cannot read a pulse selection into float32
+                modules[:, lo:hi] = key.ndarray(module_gaps=True, roi=(np.s_[0:1],))[:, :, 0]
+            else:
+                key.ndarray(module_gaps=True, out=modules[:, lo:hi])
             # Modules without data in this train (EXtra-data fills them with 0 for raw data).
             missing = ~train["image.data"].data_availability(module_gaps=True).any(axis=1)
-            out[:, missing] = np.nan
-        return self._place(modules)
+            modules[missing, lo:hi] = np.nan
+        return self._place(np.moveaxis(modules, 0, 1))
 
     def iter_chunks(self):
         """Yield ``(start, frames)`` for consecutive chunks of ``chunk_frames`` frames."""

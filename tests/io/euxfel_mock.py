@@ -19,8 +19,8 @@ TRAINS, PULSES = slice(0, 3), [0, 1, 2, 3]
 
 def module_index(geometry):
     """The assembled image of the module pixels' flat indices, -1 in the gaps."""
-    index = np.arange(N_MODULES * np.prod(MODULE_SHAPE), dtype=np.float64)
-    image, _ = geometry.position_modules(index.reshape(N_MODULES, *MODULE_SHAPE))
+    shape = geometry.expected_data_shape  # (16, 512, 128) for the AGIPD 1M
+    image, _ = geometry.position_modules(np.arange(np.prod(shape), dtype=np.float64).reshape(shape))
     return np.where(np.isfinite(image), image, -1).astype(np.int64)
 
 

@@ -33,15 +33,23 @@ N_PIXELS = 16 * 512 * 128
 FLAGGED = 15 * 512 * 128 + 5
 
 
-def test_detector_from_extra_geom_is_the_geometry(agipd_geom):
-    detector = Detector.from_extra_geom(agipd_geom, DISTANCE)
-    index = module_index(agipd_geom)
+@pytest.mark.parametrize("kind", ["AGIPD 1M", "JUNGFRAU"])
+def test_detector_from_extra_geom_is_the_geometry(agipd_geom, kind):
+    if kind == "JUNGFRAU":  # two 512 x 1024 modules
+        from extra_geom import JUNGFRAUGeometry
+
+        geometry = JUNGFRAUGeometry.from_module_positions(offsets=((-1100, -520), (-1100, 30)))
+    else:
+        geometry = agipd_geom
+    detector = Detector.from_extra_geom(geometry, DISTANCE)
+    index = module_index(geometry)
     covered = index >= 0
     np.testing.assert_array_equal(detector.mask, covered)
-    assert detector.mask.sum() == N_PIXELS and detector.pixel_size == agipd_geom.pixel_size
+    assert detector.mask.sum() == np.prod(geometry.expected_data_shape) == N_PIXELS
+    assert detector.pixel_size == geometry.pixel_size
     # Every module pixel within half a pixel of its EXtra-geom position, in the plane z = d.
     ours = detector.pixel_positions()[covered]
-    theirs = agipd_geom.get_pixel_positions().reshape(-1, 3)[index[covered]]
+    theirs = geometry.get_pixel_positions().reshape(-1, 3)[index[covered]]
     assert np.abs(ours[:, :2] - theirs[:, :2]).max() <= 0.5 * detector.pixel_size + 1e-12
     np.testing.assert_allclose(ours[:, 2], DISTANCE)
     with pytest.raises(TypeError, match="EXtra-geom detector geometry"):

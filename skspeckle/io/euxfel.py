@@ -102,8 +102,8 @@ class EuXFELRun:
         ``by_id[10000:10010]``, ``by_id[[10000, 10004]]``. None: all.
     pulses : slice, sequence of int or None, default=None
         Frames to read within each train, by position (EXtra-data's ``by_index``):
-        ``np.s_[0:64:2]``, ``[1, 5, 9]``; positions past a train's end are ignored.
-        None: all.
+        ``np.s_[0:64:2]``, ``[1, 5, 9]``; positions past a train's end are ignored, and the
+        frames stay in the run's order (a list selects, it does not reorder). None: all.
     raw : bool or None, default=None
         True: raw data, False: corrected data, None: corrected data when the run has them
         (EXtra-data's rule).
@@ -198,8 +198,7 @@ class EuXFELRun:
         self.geometry = None if geometry is None else agipd_geometry(geometry)
         self._index(pulses)
         present = np.zeros(N_MODULES, dtype=bool)
-        present[[m for m in det.modno_to_source]] = True
-        self._present = present
+        present[list(det.modno_to_source)] = True  # its keys: the module numbers
         modules = np.zeros((N_MODULES, *MODULE_SHAPE), dtype=np.float32)
         modules[~present] = np.nan
         self.mask = np.isfinite(self._place(modules))

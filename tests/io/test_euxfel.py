@@ -3,6 +3,7 @@ patterns, assembled with EXtra-geom, classified with train and pulse ids; the si
 detector of an EXtra-geom geometry; ``skspeckle classify RUN_DIR --source euxfel --keep``."""
 
 import csv
+import sys
 
 import h5py
 import numpy as np
@@ -240,3 +241,9 @@ def test_resume_needs_the_same_run_geometry_and_selection(
     with EuXFELRun(run_dir, **options) as run:
         summary = predict_file(agipd_model, run, out, resume=True)
     assert summary["resumed_frames"] == 6 and summary["n_frames"] == 12
+
+
+def test_missing_extra_is_named(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "extra_data", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'skspeckle\[euxfel\]'"):
+        EuXFELRun(tmp_path)

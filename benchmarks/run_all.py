@@ -33,6 +33,7 @@ SCRIPTS = {
     "simulator_speed": "speed",
     "streaming_veto": "speed",
     "live_stream": "speed",
+    "euxfel_read": "speed",
     "real_frames": "paper",
     "baselines_overview": "paper",
     "shape_robustness": "paper",

@@ -209,6 +209,65 @@ class Detector:
             mask=bundled_array("mask"),
         )  # the frames' own mask, stored with them
 
+    @classmethod
+    def from_extra_geom(cls, geometry, distance):
+        """The assembled image of a European XFEL detector geometry (EXtra-geom).
+
+        The pixels of the image that EXtra-geom's ``geometry.position_modules`` assembles
+        from the module stack (e.g. ``(16, 512, 128)`` for the AGIPD 1M): pixel side
+        ``geometry.pixel_size``, beam centre at the geometry's origin, and the gaps between
+        modules and tiles False in ``mask``. Frames read with
+        :class:`skspeckle.io.euxfel.EuXFELRun` and the same geometry have this shape and
+        mask, so ``make_speckle_patterns(detector=Detector.from_extra_geom(geom, distance))``
+        trains a model for the frames it will see.
+
+        EXtra-geom assembles by moving each tile (an ASIC row of the AGIPD) to the nearest
+        whole pixel of the image, so each pixel centre here is within half a pixel of its
+        position in ``geometry.get_pixel_positions()`` (x along the image columns, y along
+        the rows); the modules' z offsets are ignored (a flat detector at ``distance``).
+
+        Parameters
+        ----------
+        geometry : extra_geom detector geometry
+            E.g. ``AGIPD_1MGeometry.from_crystfel_geom("agipd.geom")`` or
+            ``AGIPD_1MGeometry.from_quad_positions(...)``, ``JUNGFRAUGeometry``; anything
+            with ``expected_data_shape``, ``pixel_size`` (m) and ``position_modules``.
+        distance : float
+            Sample-to-detector distance in metres (the geometry files give pixel positions
+            in the detector plane, not the distance, which changes with the experiment).
+
+        Returns
+        -------
+        detector : Detector
+            Shape of the assembled image, e.g. (1256, 1092) for the AGIPD 1M quadrant
+            positions of the EXtra-geom documentation.
+
+        Raises
+        ------
+        TypeError
+            If ``geometry`` is not an EXtra-geom geometry.
+        ValueError
+            If ``distance`` is not a positive number of metres.
+        """
+        if not all(hasattr(geometry, a) for a in ("expected_data_shape", "position_modules")):
+            raise TypeError(
+                "geometry must be an EXtra-geom detector geometry, e.g. "
+                "extra_geom.AGIPD_1MGeometry.from_crystfel_geom('agipd.geom'); got "
+                f"{type(geometry).__name__}."
+            )
+        image, centre = geometry.position_modules(
+            np.zeros(geometry.expected_data_shape, dtype=np.float32)
+        )
+        # EXtra-geom's centre is in pixel-corner coordinates (pixel i spans i to i + 1);
+        # Detector puts pixel i's centre at i.
+        return cls(
+            image.shape,
+            pixel_size=geometry.pixel_size,
+            distance=distance,
+            beam_center=(centre[0] - 0.5, centre[1] - 0.5),
+            mask=np.isfinite(image),
+        )
+
     def pixel_positions(self, rows=None, cols=None):
         """Lab-frame positions of points on the detector, in metres.
 

@@ -3,7 +3,8 @@
 A run of 1e5 frames does not fit in memory, a batch scheduler stops a job with SIGTERM at
 its time limit, and a crash at frame 90,000 must neither leave a results file that looks
 complete nor lose the 90,000 frames done. :func:`predict_file` reads the run with
-:class:`skspeckle.io.cxi.FrameReader` a bounded chunk at a time, commits each finished chunk
+:class:`skspeckle.io.cxi.FrameReader` (or any frame source of :mod:`skspeckle.io.sources`,
+e.g. a European XFEL run) a bounded chunk at a time, commits each finished chunk
 to a :class:`skspeckle.io.journal.Journal` beside the output, and writes the output with
 :class:`skspeckle.io.results.ResultsWriter` only when every frame is done. An interrupted
 run continues from its last finished chunk with ``resume=True``.
@@ -14,6 +15,7 @@ import json
 import os
 import pickle
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from skspeckle.io._hdf5 import open_h5
 from skspeckle.io.cxi import FrameReader
 from skspeckle.io.journal import Journal, journal_path
 from skspeckle.io.results import ResultsWriter
+from skspeckle.io.sources import FrameSource
 from skspeckle.preprocessing import DetectorMask
 
 __all__ = ["RunInterrupted", "predict_file"]
@@ -90,6 +93,12 @@ def predict_file(
     ``group`` of a new file (or, with ``in_place``, of the input file), one row per input
     frame, and the journal is removed. The input frames are never modified.
 
+    ``input_path`` may also be an open frame source (:mod:`skspeckle.io.sources`), e.g.
+    :class:`skspeckle.io.euxfel.EuXFELRun` for a European XFEL run: its per-frame ids
+    (``train_id``, ``pulse_id``, ``cell_id``) are written next to the results, and the
+    pixels False in its ``mask`` (gaps between modules, NaN in its frames) are set to the
+    masked value and not counted as non-finite.
+
     An interrupted run keeps its finished chunks: the first SIGTERM or SIGINT (Ctrl-C) lets
     the current chunk finish, commits it and raises :class:`RunInterrupted`; a second one
     acts at once. A crash, ``kill -9`` or power loss loses at most the chunk being worked
@@ -108,7 +117,9 @@ def predict_file(
     - ``valid`` ``(n,)`` bool: False for the frames left out by ``nonfinite="skip"``,
       whose other rows hold a sentinel: ``""`` for string labels, the most negative value
       for signed integer labels, NaN for scores and embeddings;
-    - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame.
+    - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame;
+    - the frame source's ids, e.g. ``train_id``, ``pulse_id``, ``cell_id`` ``(n,)`` uint64
+      of a European XFEL run.
 
     Group attributes: ``model`` (repr), ``model_params`` (JSON of ``get_params(deep=True)``,
     nested estimators left out), ``model_sha256``, ``skspeckle_version``,
@@ -123,8 +134,8 @@ def predict_file(
         A classifier, typically the Pipeline ``DetectorMask -> TripletEmbedder ->
         FewShotCentroidClassifier`` fitted on frames of the file's shape (e.g. from
         :func:`skspeckle.persistence.load_model`).
-    input_path : str or path-like
-        HDF5 / CXI file of frames.
+    input_path : str, path-like or frame source
+        HDF5 / CXI file of frames, or an open frame source (used as is, not closed).
     output_path : str, path-like or None, default=None
         New results file; must be None with ``in_place``.
     data_path : str, sequence of str or None, default=None
@@ -188,9 +199,10 @@ def predict_file(
         If another process is writing the same results.
     ValueError
         If ``output_path`` is the input file (the raw data would be replaced), is missing
-        without ``in_place`` or given with it, ``group`` exists with ``in_place``, a frame
-        has non-finite pixels with ``nonfinite="error"`` (the message gives its index in the
-        file), a resume does not match the interrupted run, or the model rejects the frames.
+        without ``in_place`` or given with it, ``in_place`` is given with a frame source,
+        ``group`` exists with ``in_place``, a frame has non-finite pixels with
+        ``nonfinite="error"`` (the message gives its index in the file), a resume does
+        not match the interrupted run, or the model rejects the frames.
         Finished chunks stay in the journal after any error.
     TypeError
         If the model has no ``predict``.
@@ -199,6 +211,14 @@ def predict_file(
     """
     if nonfinite not in NONFINITE:
         raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}.")
+    source = input_path if isinstance(input_path, FrameSource) else None
+    if source is not None:
+        if in_place:
+            raise ValueError(
+                "in_place=True adds the results to an HDF5 input file; a frame source such as "
+                "a European XFEL run is only read. Give output_path instead."
+            )
+        input_path = Path(source.path)
     input_path = Path(input_path)
     if in_place:
         if output_path is not None:
@@ -216,7 +236,7 @@ def predict_file(
         target = output_path = Path(output_path)
         if (
             output_path.exists()
-            and input_path.exists()
+            and input_path.is_file()
             and os.path.samefile(output_path, input_path)
         ):
             raise ValueError(
@@ -231,7 +251,11 @@ def predict_file(
         except (pickle.PicklingError, TypeError, AttributeError):
             state = repr(model).encode()  # e.g. a class defined in a function
         model_sha256 = hashlib.sha256(state).hexdigest()
-    with FrameReader(input_path, data_path, mask=None, chunk_frames=chunk_frames) as reader:
+    if source is None:
+        opened = FrameReader(input_path, data_path, mask=None, chunk_frames=chunk_frames)
+    else:
+        opened = nullcontext(source)
+    with opened as reader:
         n = len(reader)
         if not n:
             raise ValueError(f"{str(input_path)!r} has no frames in {reader.data_paths}.")
@@ -242,11 +266,9 @@ def predict_file(
                         f"{str(input_path)!r} already has an object {group!r}; existing data "
                         "are never replaced in place. Pass another group= name."
                     )
-        stat = input_path.stat()
+        frame_ids = {name: np.asarray(ids) for name, ids in reader.frame_ids.items()}
         manifest = {
-            "input_file": str(input_path.resolve()),
-            "input_size": stat.st_size,
-            "input_mtime_ns": stat.st_mtime_ns,
+            **reader.identity(),
             "model_sha256": model_sha256,
             "data_path": list(reader.data_paths),
             "n_frames": n,
@@ -294,6 +316,7 @@ def predict_file(
                 overwrite,
                 in_place,
                 {"seconds": seconds, "resumed_frames": resumed},
+                frame_ids,
             )
         except BaseException:
             journal.close()
@@ -311,6 +334,7 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
     """Classify and commit every chunk not yet in the journal; returns the seconds taken."""
     n, step = manifest["n_frames"], manifest["chunk_frames"]
     progress = Progress(n, journal.n_finished(), verbose, log)
+    no_data = None if reader.mask is None else ~np.asarray(reader.mask, dtype=bool)
     try:
         for start in range(0, n, step):
             if start in journal.finished:
@@ -318,6 +342,8 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
             end = min(start + step, n)
             progress.chunk_started(start, end)
             frames = reader[start:end]
+            if no_data is not None:
+                frames[:, no_data] = mask_value  # gaps are masked pixels, not bad ones
             try:
                 arrays = classify_chunk(
                     scorer, frames, start, manifest["nonfinite"], mask_value, reader.path
@@ -336,9 +362,9 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
     return time.perf_counter() - progress.t0
 
 
-def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs):
-    """Write the journal's chunks to the output (atomically, by ResultsWriter); returns the
-    per-run counts."""
+def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs, frame_ids):
+    """Write the journal's chunks and the frames' ids to the output (atomically, by
+    ResultsWriter); returns the per-run counts."""
     n, group = manifest["n_frames"], manifest["group"]
     totals = {"nonfinite_frames": 0, "nonfinite_pixels": 0, "skipped_frames": 0}
     counts = {}
@@ -362,6 +388,8 @@ def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extr
         ) as writer:
             if scorer.classes is not None:
                 writer.set("classes", scorer.classes)
+            if frame_ids:
+                writer.write_rows(0, **frame_ids)
             for start, arrays in journal.chunks():
                 writer.write_rows(start, **arrays)
                 valid, pixels = arrays["valid"], arrays["nonfinite_pixels"]

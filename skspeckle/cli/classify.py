@@ -1,17 +1,74 @@
-"""``skspeckle classify``: classify every frame of an HDF5/CXI run with a saved model."""
+"""``skspeckle classify``: classify every frame of an HDF5/CXI file or a European XFEL run
+with a saved model; optionally write the frames of some classes and a keep/drop list."""
+
+import argparse
+from pathlib import Path
 
 from skspeckle.cli._common import positive_int
 
 __all__ = ["add_parser"]
 
 
+def _selection(text):
+    """argparse type: ``A:B[:S]`` (a slice) or ``I,J,...`` (positions)."""
+    try:
+        if ":" in text:
+            parts = [int(p) if p.strip() else None for p in text.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            return slice(*parts)
+        return [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP[:STEP] or I,J,... (non-negative ints), got {text!r}"
+        ) from None
+
+
+def _euxfel_options(args):
+    """The EuXFELRun options of the command line ({} for a file, where they are refused)."""
+    euxfel = {
+        "detector": args.detector,
+        "geometry": args.geometry or _quads(args.quad_positions),
+        "trains": args.trains,
+        "pulses": args.pulses,
+        "raw": True if args.raw else None,
+        "facility_mask": not args.no_facility_mask,
+    }
+    if args.source == "cxi" or (args.source == "auto" and not Path(args.input).is_dir()):
+        flags = ("detector", "geometry", "quad_positions", "trains", "pulses", "raw")
+        given = [
+            f"--{f.replace('_', '-')}" for f in (*flags, "no_facility_mask") if getattr(args, f)
+        ]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: options of European XFEL runs (--source euxfel), not of "
+                f"the file {args.input!r}."
+            )
+        euxfel = {}
+    return euxfel
+
+
+def _quads(values):
+    return None if values is None else list(zip(values[::2], values[1::2]))
+
+
+def _keep_outputs(args):
+    """The kept-frames file and keep/drop lists of ``--keep`` (defaults beside --out)."""
+    out = Path(args.out)
+    frames = args.kept_frames or out.with_name(out.stem + ".kept.cxi")
+    lists = args.keep_list or [out.with_name(out.stem + ".keep" + s) for s in (".csv", ".h5")]
+    return Path(frames), [Path(p) for p in lists]
+
+
 def run(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
-    from pathlib import Path
-
+    from skspeckle.io._atomic import check_output_path
+    from skspeckle.io.keep import keep_frames, parse_classes
+    from skspeckle.io.sources import open_frames
     from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
     from skspeckle.streaming import predict_file
 
+    euxfel = _euxfel_options(args)  # argument mistakes first, before loading anything
     try:
         model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
     except UntrustedTypesError as exc:
@@ -22,14 +79,39 @@ def run(args):
     # --resume without reading the file a second time (old-format files have none: predict_file
     # then hashes the loaded model).
     model_sha256 = read_model_header(args.model).get("payload_sha256")
+    keep = parse_classes(args.keep)
+    if keep:  # refuse an existing output now, not after the whole run
+        frames_path, list_paths = _keep_outputs(args)
+        for path in [frames_path, *list_paths]:
+            check_output_path(path, args.overwrite)
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
+    with open_frames(
+        args.input, args.source, data_path=data_path, chunk_frames=args.chunk_frames, **euxfel
+    ) as source:
+        _classify(args, model, model_sha256, source, predict_file)
+        if keep:
+            kept = keep_frames(
+                source,
+                args.out,
+                keep,
+                frames_path=frames_path,
+                list_paths=list_paths,
+                overwrite=args.overwrite,
+            )
+            print(
+                f"kept {kept['n_kept']} of {kept['n_frames']} frames ({', '.join(keep)}) -> "
+                f"{kept['frames_path']}; keep/drop list -> {', '.join(kept['list_paths'])}"
+            )
+    return 0
+
+
+def _classify(args, model, model_sha256, source, predict_file):
+    """Run predict_file on ``source`` and print its summary."""
     try:
         summary = predict_file(
             model,
-            args.input,
+            source,
             args.out,
-            data_path=data_path,
-            chunk_frames=args.chunk_frames,
             embeddings=args.embeddings,
             nonfinite=args.nonfinite,
             resume=args.resume,
@@ -61,24 +143,34 @@ def run(args):
         f"{summary['nonfinite_frames']} frame(s); {summary['skipped_frames']} frame(s) skipped "
         "(valid = False)"
     )
-    return 0
 
 
 def add_parser(sub):
     """Register ``classify`` on the subparsers ``sub``; returns its parser."""
     classify = sub.add_parser(
         "classify",
-        help="classify every frame of an HDF5/CXI run with a saved model; write the results "
-        "to a new HDF5 file",
-        description="Classify every frame of an HDF5/CXI file, chunk by chunk, with a model "
+        help="classify every frame of an HDF5/CXI file or European XFEL run with a saved "
+        "model; write the results to a new HDF5 file",
+        description="Classify every frame of an HDF5/CXI file or a European XFEL run "
+        "directory (AGIPD 1M, by train and pulse), chunk by chunk, with a model "
         "saved by skspeckle.save_model. The results (predicted_label, "
         "probabilities, classes, valid, nonfinite_pixels, optionally embeddings) go to the "
         "group 'skspeckle_results' of a new file, written only when every frame is done. "
         "Finished chunks are kept in a journal beside it (.RESULTS.h5.partial): SIGTERM or "
         "Ctrl-C finishes the current chunk and exits 143 / 130, and --resume continues. "
-        "The input file is only read.",
+        "The input is only read. With --keep, the frames of the classes named also go to a "
+        "new CXI file (for EMC / Dragonfly), with a keep/drop list in CSV and HDF5.",
     )
-    classify.add_argument("input", metavar="RUN.cxi", help="HDF5/CXI file of frames")
+    classify.add_argument(
+        "input", metavar="RUN.cxi|RUN_DIR", help="HDF5/CXI file of frames, or a run directory"
+    )
+    classify.add_argument(
+        "--source",
+        choices=("auto", "cxi", "euxfel"),
+        default="auto",
+        help="cxi: an HDF5/CXI file; euxfel: a European XFEL run directory (needs "
+        "skspeckle[euxfel]); auto (default): euxfel for a directory",
+    )
     classify.add_argument(
         "--model",
         required=True,
@@ -108,6 +200,62 @@ def add_parser(sub):
         metavar="P",
         help="frame dataset (default entry_1/data_1/data); repeat for "
         "detector panels concatenated along the rows",
+    )
+    euxfel = classify.add_argument_group("European XFEL runs (--source euxfel)")
+    euxfel.add_argument(
+        "--detector",
+        metavar="NAME",
+        help="detector, e.g. SPB_DET_AGIPD1M-1 (default: the run's only AGIPD 1M)",
+    )
+    where = euxfel.add_mutually_exclusive_group()
+    where.add_argument(
+        "--geometry",
+        metavar="F.geom",
+        help="CrystFEL geometry file: classify assembled images (default: the 16 modules "
+        "stacked, 8192 x 128 pixels)",
+    )
+    where.add_argument(
+        "--quad-positions",
+        type=float,
+        nargs=8,
+        metavar=("X1", "Y1", "X2", "Y2", "X3", "Y3", "X4", "Y4"),
+        help="the AGIPD 1M quadrant positions in mm, Q1 to Q4, as a geometry",
+    )
+    euxfel.add_argument(
+        "--trains", type=_selection, metavar="A:B", help="trains by position in the run"
+    )
+    euxfel.add_argument(
+        "--pulses",
+        type=_selection,
+        metavar="A:B[:S]|I,J",
+        help="frames by position within each train",
+    )
+    euxfel.add_argument("--raw", action="store_true", help="read raw data, not corrected data")
+    euxfel.add_argument(
+        "--no-facility-mask",
+        action="store_true",
+        help="do not mask the pixels flagged in the corrected data's image.mask",
+    )
+    out = classify.add_argument_group("What comes out")
+    out.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="CLASS[,CLASS]",
+        help="write the frames predicted as these classes (repeatable) to a new CXI file, "
+        "with their indices, train / pulse ids, mask and provenance",
+    )
+    out.add_argument(
+        "--kept-frames",
+        metavar="KEPT.cxi",
+        help="CXI file of the kept frames (default: RESULTS.kept.cxi beside --out)",
+    )
+    out.add_argument(
+        "--keep-list",
+        action="append",
+        metavar="LIST.csv|LIST.h5",
+        help="keep/drop list, one row per frame, CSV or HDF5 by suffix; repeatable (default: "
+        "RESULTS.keep.csv and RESULTS.keep.h5)",
     )
     classify.add_argument(
         "--chunk-frames",
@@ -144,5 +292,7 @@ def add_parser(sub):
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
     )
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
-    classify.set_defaults(func=run, user_errors=(OSError, ValueError, KeyError, TypeError))
+    classify.set_defaults(
+        func=run, user_errors=(OSError, ValueError, KeyError, TypeError, ImportError)
+    )
     return classify

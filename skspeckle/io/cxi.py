@@ -21,6 +21,9 @@ Layout written by :class:`CXIWriter` (and read by default by :class:`FrameReader
 - ``entry_1/labels/y``, ``entry_1/labels/groups``, ``entry_1/labels/n_particles``:
   ``(n_frames,)`` class labels, particle / sample ids and particle counts, each only when
   given; strings are stored as variable-length UTF-8.
+- ``entry_1/frame_info/<name>``: ``(n_frames,)`` per-frame information given as
+  ``frame_info`` (e.g. the ``input_index``, ``train_id`` and ``pulse_id`` of frames kept
+  from a run, see :func:`skspeckle.io.keep.keep_frames`).
 - root attributes: ``creator`` (``"skspeckle <version>"``) and the user's ``attrs``.
 
 """
@@ -44,6 +47,7 @@ from skspeckle.io._hdf5 import (
     read_labels,
     set_attrs,
 )
+from skspeckle.io._identity import file_identity
 from skspeckle.io.masks import read_mask
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
 DATA_PATH = "entry_1/data_1/data"
 MASK_PATH = "entry_1/data_1/mask"
 LABELS_GROUP = "entry_1/labels"
+FRAME_INFO_GROUP = "entry_1/frame_info"
 _LABEL_NAMES = ("y", "groups", "n_particles")
 # Frames per read when the caller gives no chunk size: as many as fit in this budget as
 # float32, so a run of any detector size is read in pieces of bounded size.
@@ -263,6 +268,15 @@ class FrameReader:
                     f"{self.shape[0]} frames; labels must be 1-D with one entry per frame."
                 )
             setattr(self, name, read_labels(ds))
+
+    #: Per-frame ids of the frame-source interface (:mod:`skspeckle.io.sources`): none, the
+    #: frame index in the file is the id.
+    frame_ids = {}
+
+    def identity(self):
+        """``input_file``, ``input_size`` and ``input_mtime_ns`` of the file (frame-source
+        interface, :mod:`skspeckle.io.sources`)."""
+        return file_identity([self.path], self.path)
 
     def __len__(self):
         return self.shape[0]
@@ -539,8 +553,8 @@ class CXIWriter(Transaction):
     def n_frames(self):
         return int(self._data.shape[0])
 
-    def append(self, X, y=None, groups=None, n_particles=None):
-        """Append frames and, optionally, their labels.
+    def append(self, X, y=None, groups=None, n_particles=None, *, frame_info=None):
+        """Append frames and, optionally, their labels and other per-frame information.
 
         Parameters
         ----------
@@ -550,6 +564,9 @@ class CXIWriter(Transaction):
         y, groups, n_particles : array-like of shape (n,) or None
             Class labels, particle / sample ids, particle counts. Each must be given in every
             call or in none (decided by the first call with frames).
+        frame_info : dict of str to array-like of shape (n,) or None
+            Per-frame columns written to ``entry_1/frame_info/<name>`` (numbers or strings),
+            the same names in every call.
 
         Raises
         ------
@@ -571,22 +588,24 @@ class CXIWriter(Transaction):
                 f"got shape {X.shape}. Stack frames along the first axis (X[np.newaxis] for one)."
             )
         labels = {
-            name: value
+            f"{LABELS_GROUP}/{name}": value
             for name, value in zip(_LABEL_NAMES, (y, groups, n_particles))
             if value is not None
         }
+        labels.update({f"{FRAME_INFO_GROUP}/{n}": v for n, v in (frame_info or {}).items()})
         if self._labels is None and len(X):
             self._labels = tuple(labels)
         elif len(X) and tuple(labels) != self._labels:
             raise ValueError(
-                f"This file's frames carry the labels {list(self._labels)} (from the first "
-                f"append); got {list(labels)}. Give the same labels in every append."
+                f"This file's frames carry the labels {_names(self._labels)} (from the first "
+                f"append); got {_names(labels)}. Give the same labels in every append."
             )
         labels = {name: np.asarray(value) for name, value in labels.items()}
-        for name, value in labels.items():
+        for path, value in labels.items():
             if value.shape != (len(X),):
                 raise ValueError(
-                    f"{name} must have shape ({len(X)},), one entry per frame; got {value.shape}."
+                    f"{path.rpartition('/')[2]} must have shape ({len(X)},), one entry per "
+                    f"frame; got {value.shape}."
                 )
         if not len(X):
             return
@@ -598,11 +617,11 @@ class CXIWriter(Transaction):
             attrs = self._data.attrs
             attrs["clipped_pixels"] = int(attrs["clipped_pixels"]) + n_pixels
             attrs["clipped_frames"] = int(attrs["clipped_frames"]) + n_frames
-        for name, value in labels.items():
-            self._append_labels(name, value, start, stop)
+        for path, value in labels.items():
+            self._append_labels(path, value, start, stop)
 
-    def _append_labels(self, name, value, start, stop):
-        path = f"{LABELS_GROUP}/{name}"
+    def _append_labels(self, path, value, start, stop):
+        name = path.rpartition("/")[2]
         text = value.dtype.kind in "USO"
         if path not in self._h5:
             dtype = STRING_DTYPE if text else value.dtype
@@ -631,6 +650,10 @@ class CXIWriter(Transaction):
             self.abort()
             raise
         self._finalizer.detach()
+
+
+def _names(paths):
+    return [p.rpartition("/")[2] for p in paths]
 
 
 def _dtype_range(dtype):

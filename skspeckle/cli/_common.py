@@ -1,8 +1,8 @@
-"""Argument types shared by the subcommands of the ``skspeckle`` command."""
+"""Arguments and model loading shared by the subcommands of the ``skspeckle`` command."""
 
 import argparse
 
-__all__ = ["positive_int"]
+__all__ = ["add_model_arguments", "load_cli_model", "positive_int"]
 
 
 def positive_int(text):

@@ -4,7 +4,7 @@ with a saved model; optionally write the frames of some classes and a keep/drop 
 import argparse
 from pathlib import Path
 
-from skspeckle.cli._common import positive_int
+from skspeckle.cli._common import add_model_arguments, load_cli_model, positive_int
 
 __all__ = ["add_parser"]
 
@@ -65,20 +65,13 @@ def run(args):
     from skspeckle.io._atomic import check_output_path
     from skspeckle.io.keep import keep_frames, parse_classes
     from skspeckle.io.sources import open_frames
-    from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
     from skspeckle.streaming import predict_file
 
     euxfel = _euxfel_options(args)  # argument mistakes first, before loading anything
-    try:
-        model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
-    except UntrustedTypesError as exc:
-        # Name the command-line flag, not only the Python argument.
-        flags = " ".join(f"--trust {name}" for name in exc.types)
-        raise UntrustedTypesError(f"{exc} On the command line: {flags}", exc.types) from None
     # The header's payload SHA-256, which load_model has just checked, identifies the model for
     # --resume without reading the file a second time (old-format files have none: predict_file
     # then hashes the loaded model).
-    model_sha256 = read_model_header(args.model).get("payload_sha256")
+    model, model_sha256 = load_cli_model(args)
     keep = parse_classes(args.keep)
     if keep:  # refuse an existing output now, not after the whole run
         frames_path, list_paths = _keep_outputs(args)
@@ -171,26 +164,7 @@ def add_parser(sub):
         help="cxi: an HDF5/CXI file; euxfel: a European XFEL run directory (needs "
         "skspeckle[euxfel]); auto (default): euxfel for a directory",
     )
-    classify.add_argument(
-        "--model",
-        required=True,
-        metavar="MODEL.skops",
-        help="fitted model saved with skspeckle.save_model",
-    )
-    classify.add_argument(
-        "--trust",
-        action="append",
-        default=[],
-        metavar="TYPE",
-        help="trust this type (fully qualified name, repeatable) when loading the model: only "
-        "for a model file whose source you trust",
-    )
-    classify.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="UNSAFE: load an old-format (joblib pickle) model file, which runs any code it "
-        "contains; only for files you made yourself",
-    )
+    add_model_arguments(classify)
     classify.add_argument(
         "--out", required=True, metavar="RESULTS.h5", help="new HDF5 file for the results"
     )

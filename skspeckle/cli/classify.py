@@ -1,5 +1,6 @@
 """``skspeckle classify``: classify every frame of an HDF5/CXI run with a saved model."""
 
+from skspeckle.cli import _cluster
 from skspeckle.cli._common import positive_int
 
 __all__ = ["add_parser"]
@@ -10,7 +11,8 @@ def run(args):
     from pathlib import Path
 
     from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
-    from skspeckle.streaming import predict_file
+
+    predict_file = _cluster.predictor(args)  # in this process, or on a dask cluster
 
     try:
         model = load_model(args.model, trusted=args.trust or None, allow_pickle=args.allow_pickle)
@@ -143,6 +145,7 @@ def add_parser(sub):
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
     )
+    _cluster.add_arguments(classify)
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
     classify.set_defaults(func=run, user_errors=(OSError, ValueError, KeyError, TypeError))
     return classify

@@ -32,6 +32,7 @@ SCRIPTS = {
     "training_speed": "speed",
     "simulator_speed": "speed",
     "streaming_veto": "speed",
+    "dask_scaling": "speed",
     "real_frames": "paper",
     "baselines_overview": "paper",
     "shape_robustness": "paper",

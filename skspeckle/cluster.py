@@ -509,6 +509,22 @@ def predict_dask(
     }
 
 
+def _blocks(darr):
+    """``(start, block)`` of each chunk of ``darr`` along the frames: ``block`` a Delayed
+    holding only the part of the graph that computes it. (Delayed objects from
+    ``darr.to_delayed()`` each carry the whole graph, which the client would cull again for
+    every submitted chunk: quadratic in the chunks of a long run.)"""
+    from dask.core import flatten
+    from dask.delayed import Delayed
+    from dask.optimization import cull
+
+    keys = list(flatten(darr.__dask_keys__()))
+    graph = dict(darr.__dask_optimize__(darr.__dask_graph__(), keys))
+    starts = np.concatenate([[0], np.cumsum(darr.chunks[0])[:-1]]).astype(int).tolist()
+    for start, key in zip(starts, keys):
+        yield start, Delayed(key, cull(graph, [key])[0])
+
+
 @contextlib.contextmanager
 def _model_on_workers(client, model, embeddings):
     """Register the model as a worker plugin for the run; yields the plugin's name."""
@@ -534,12 +550,7 @@ def _run(client, model, darr, journal, manifest, mask_value, stop, verbose, log)
     from skspeckle._dask_worker import classify_block
 
     n = manifest["n_frames"]
-    starts = np.concatenate([[0], np.cumsum(darr.chunks[0])[:-1]]).tolist()
-    todo = iter(
-        (start, block)
-        for start, block in zip(starts, darr.to_delayed().ravel())
-        if start not in journal.finished
-    )
+    todo = (item for item in _blocks(darr) if item[0] not in journal.finished)
     source = manifest["input_file"]
     progress = Progress(n, journal.n_finished(), verbose, log, name="predict_dask")
     t_ship = time.perf_counter()
@@ -547,10 +558,14 @@ def _run(client, model, darr, journal, manifest, mask_value, stop, verbose, log)
     try:
         with _model_on_workers(client, model, manifest["embeddings"]) as plugin:
             shipping = time.perf_counter() - t_ship
-            done = distributed.as_completed()
+            done = distributed.as_completed(with_results=True)  # results in the same call
+            window, checked = 2, -np.inf
 
             def submit():
-                window = max(2, 2 * sum(client.nthreads().values()))
+                nonlocal window, checked
+                if time.perf_counter() - checked > 1.0:  # an adaptive cluster grows and shrinks
+                    window = max(2, 2 * sum(client.nthreads().values()))
+                    checked = time.perf_counter()
                 while len(futures) < window:
                     start, block = next(todo, (None, None))
                     if block is None:
@@ -563,9 +578,8 @@ def _run(client, model, darr, journal, manifest, mask_value, stop, verbose, log)
                     done.add(future)
 
             submit()
-            for future in done:
-                start = futures.pop(future)
-                journal.commit(start, future.result())
+            for future, arrays in done:  # a task's exception is raised here
+                journal.commit(futures.pop(future), arrays)
                 progress.chunk_done(journal.n_finished())
                 if stop.signum is not None and journal.n_finished() < n:
                     raise RunInterrupted(stop.signum, journal.path, journal.n_finished(), n)

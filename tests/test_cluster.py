@@ -143,6 +143,8 @@ def test_failed_run_resumes_and_mixes_with_predict_file(client, run, tmp_path):
     assert data["nonfinite_pixels"][37] == 1 and attrs["nonfinite_frames"] == 1
 
 
+# ParallelPostFit puts the fitted pipeline (a few MiB) into its graph, and dask says so.
+@pytest.mark.filterwarnings("ignore:Sending large graph:UserWarning")
 def test_parallel_post_fit_and_dask_frames(client, run, small_fitted_pipeline, tmp_path):
     wrappers = pytest.importorskip("dask_ml.wrappers")
     pipe, path, reference = run

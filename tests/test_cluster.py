@@ -21,7 +21,7 @@ from skspeckle.cluster import (  # noqa: E402
 from skspeckle.datasets import make_speckle_patterns  # noqa: E402
 from skspeckle.io.cxi import write_cxi  # noqa: E402
 from skspeckle.io.journal import journal_path  # noqa: E402
-from skspeckle.streaming import predict_file  # noqa: E402
+from skspeckle.streaming import RunInterrupted, predict_file  # noqa: E402
 
 GROUP = "skspeckle_results"
 # Every wait on the cluster is bounded, so a broken cluster fails the test instead of hanging.
@@ -122,6 +122,26 @@ def test_worker_killed_mid_run(client, run, tmp_path):
     _assert_identical(_read(tmp_path / "out.h5"), reference)
     client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
     assert victim not in client.run(os.getpid).values()
+
+
+def test_sigterm_commits_finished_chunks_then_resume_is_identical(client, run, tmp_path):
+    pipe, path, reference = run
+    out = tmp_path / "out.h5"
+
+    def terminate_after_first_chunk(line):
+        if "8/40" in line:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(RunInterrupted) as info:
+        predict_dask(
+            pipe, path, out, client=client, chunk_frames=8, embeddings=True, verbose=2,
+            log=terminate_after_first_chunk,
+        )  # fmt: skip
+    assert info.value.signum == signal.SIGTERM and 8 <= info.value.frames_done < 40
+    assert not out.exists()
+    summary = predict_dask(pipe, path, out, client=client, resume=True, embeddings=True)
+    assert summary["resumed_frames"] == info.value.frames_done
+    _assert_identical(_read(out), reference)
 
 
 def test_failed_run_resumes_and_mixes_with_predict_file(client, run, tmp_path):

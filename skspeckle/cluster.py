@@ -68,7 +68,8 @@ def connect(scheduler=None, *, n_workers=None, threads_per_worker=1):
         None: the current default client when this process has one (e.g. a
         ``Client(SLURMCluster(...))`` made before; left open), else as ``"local"``.
         ``"local"``: start a :class:`distributed.LocalCluster` of worker processes listening
-        on 127.0.0.1 only, without dashboard, closed on leaving the block. An
+        on 127.0.0.1 only, without dashboard, closed on leaving the block (its workers keep
+        glibc's default memory trimming: see :doc:`/cluster`). An
         address (``"tcp://host:8786"``, e.g. of a dask-jobqueue ``SLURMCluster`` or a
         ``dask scheduler`` started in a batch job): connect to it. A path to a scheduler file
         (JSON, as ``dask scheduler --scheduler-file`` or dask-mpi write it): connect to the
@@ -101,6 +102,13 @@ def connect(scheduler=None, *, n_workers=None, threads_per_worker=1):
     1
     """
     distributed = _distributed()
+    import dask
+
+    if n_workers is not None and not (scheduler is None or scheduler == "local"):
+        raise ValueError(
+            f"n_workers ({n_workers}) only sizes a local cluster (scheduler='local'); the "
+            f"workers of {scheduler!r} are started by its own cluster manager."
+        )
     if scheduler is None and n_workers is None:
         with contextlib.suppress(ValueError):  # ValueError: no client in this process
             scheduler = distributed.get_client()
@@ -109,6 +117,11 @@ def connect(scheduler=None, *, n_workers=None, threads_per_worker=1):
         return
     if scheduler is None or scheduler == "local":
         with (
+            # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536 (memory back to
+            # the OS sooner); glibc then stops adapting its mmap threshold, every large
+            # temporary array of the network is mapped afresh, and a worker embedded frames
+            # 2-3x slower than the calling process (benchmarks/speed/dask_scaling.py).
+            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
             distributed.LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=threads_per_worker,
@@ -120,11 +133,6 @@ def connect(scheduler=None, *, n_workers=None, threads_per_worker=1):
         ):
             yield client
         return
-    if n_workers is not None:
-        raise ValueError(
-            f"n_workers ({n_workers}) only sizes a local cluster (scheduler='local'); the "
-            f"workers of {scheduler!r} are started by its own cluster manager."
-        )
     if isinstance(scheduler, str) and "://" in scheduler:
         with distributed.Client(scheduler) as client:
             yield client
@@ -458,31 +466,24 @@ def predict_dask(
         "skspeckle_version": __version__,
         "started": datetime.now(timezone.utc).isoformat(),
     }
-    journal = open_journal(output_path, group, manifest, resume, overwrite, log)
-    resumed = journal.n_finished()
-    try:
-        with connect(client, n_workers=n_workers) as dask_client:
-            n_workers_run = len(dask_client.scheduler_info()["workers"])
+    # The cluster first: a scheduler that cannot be reached leaves no journal behind.
+    with connect(client, n_workers=n_workers) as dask_client:
+        n_workers_run = len(dask_client.scheduler_info()["workers"])
+        journal = open_journal(output_path, group, manifest, resume, overwrite, log)
+        resumed = journal.n_finished()
+        try:
             with StopOnSignal() as stop:
-                seconds, shipping = _run(
-                    dask_client,
-                    model,
-                    darr,
-                    journal,
-                    manifest,
-                    _mask_value(model),
-                    stop,
-                    verbose,
-                    log,
-                )
-    except BaseException as exc:
-        journal.close()
-        if journal.finished and not isinstance(exc, RunInterrupted) and hasattr(exc, "add_note"):
-            exc.add_note(
-                f"({journal.n_finished()} finished frames are kept in {str(journal.path)!r}; "
-                "resume=True / --resume continues with them)"
-            )
-        raise
+                args = (model, darr, journal, manifest, _mask_value(model), stop, verbose, log)
+                seconds, shipping = _run(dask_client, *args)
+        except BaseException as exc:
+            journal.close()
+            if journal.finished and not isinstance(exc, RunInterrupted):
+                if hasattr(exc, "add_note"):
+                    exc.add_note(
+                        f"({journal.n_finished()} finished frames are kept in "
+                        f"{str(journal.path)!r}; resume=True / --resume continues with them)"
+                    )
+            raise
     with StopOnSignal():  # the run is complete: a first signal waits for the final write
         try:
             summary = _publish(

@@ -199,7 +199,7 @@ def test_any_dask_array_and_bad_input(client, run, tmp_path):
         predict_dask(pipe, da.zeros((2, 2, 48, 48)), tmp_path / "x.h5", client=client)
     with pytest.raises(ValueError, match="only sizes a local cluster"):
         predict_dask(pipe, path, tmp_path / "x.h5", client="tcp://127.0.0.1:1", n_workers=2)
-    assert not (tmp_path / "x.h5").exists()
+    assert not (tmp_path / "x.h5").exists() and not journal_path(tmp_path / "x.h5", GROUP).exists()
 
 
 def test_command_line_scheduler(client, run, tmp_path, capsys):

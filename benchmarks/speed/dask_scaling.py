@@ -2,17 +2,21 @@
 
 A fitted SpeckleNN pipeline (``DetectorMask(0.25) -> TripletEmbedder ->
 FewShotCentroidClassifier(k=5)``) classifies every frame of a CXI run file with
-``skspeckle.cluster.predict_dask`` on a ``LocalCluster`` (worker processes on 127.0.0.1, one
-thread each), first with 1 worker, then scaled to 2, against ``predict_file`` in this process
-with one torch thread (the same work on one core). For each cluster size the run is
-classified twice: the first (cold) run includes the workers' first imports of torch and the
-package when the model arrives; the second (warm) is the steady rate. Recorded:
+``skspeckle.cluster.predict_dask`` on a local cluster started by
+``skspeckle.cluster.connect("local", n_workers=...)`` (worker processes on 127.0.0.1, one
+thread each) with 1, then 2 workers, against ``predict_file`` in this process with one torch
+thread (the same work on one core). On each cluster the run is classified twice: the first
+(cold) run includes the workers' first imports of torch and the package when the model
+arrives; the second (warm) is the steady rate. Recorded:
 
 - frames/s, cold and warm, and the scaling efficiency ``fps(2) / (2 fps(1))`` (warm);
 - the model-shipping cost: the pickled model's size, and the seconds to register it on every
   worker (``model_shipping_seconds``: transfer plus unpickling, warm);
-- the client's CPU seconds per chunk (scheduling, gathering, committing to the journal): the
-  serial part that bounds a large cluster;
+- the CPU seconds of the client's process per chunk: the client, and, in a local cluster,
+  the scheduler and the nannies too, including their periodic work (heartbeats, monitors);
+  an upper bound of the serial work per chunk that bounds a large cluster;
+- at full scale, one worker started with dask's default worker environment
+  (``MALLOC_TRIM_THRESHOLD_=65536``, which ``connect`` leaves out), for comparison;
 - an EXTRAPOLATION, not a measurement, to 32 workers:
   ``min(32 * fps_1 * efficiency, chunk_frames / client_cpu_per_chunk)``, i.e. 32 workers
   that each run as fast as one worker here, at the measured 2-worker efficiency, unless the
@@ -73,7 +77,7 @@ def main(argv=None):
     import distributed
     import torch
 
-    from skspeckle.cluster import predict_dask
+    from skspeckle.cluster import connect, predict_dask
 
     if args.threads is None:
         torch.set_num_threads(1)  # the baseline: one core, as one worker has
@@ -97,42 +101,49 @@ def main(argv=None):
         in_process_fps = n_frames / (time.perf_counter() - t0)
         out.unlink()
         print(f"predict_file, this process, 1 thread: {in_process_fps:7.0f} frames/s", flush=True)
-        t0 = time.perf_counter()
-        with (
-            distributed.LocalCluster(
-                n_workers=1,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=40,
-            ) as cluster,
-            distributed.Client(cluster, timeout=60) as client,
-        ):
-            cluster_start = time.perf_counter() - t0
-            for n_workers in (1, 2):
-                cluster.scale(n_workers)
+        for n_workers in (1, 2):
+            t0 = time.perf_counter()
+            with connect("local", n_workers=n_workers) as client:
                 client.wait_for_workers(n_workers, timeout=120)
+                start_s = time.perf_counter() - t0
                 cold_s, _, _ = classify(predict_dask, pipe, run, out, client, chunk_frames)
                 warm_s, summary, cpu = classify(predict_dask, pipe, run, out, client, chunk_frames)
-                row = {
-                    "n_workers": n_workers,
-                    "cold_frames_per_s": n_frames / cold_s,
-                    "warm_frames_per_s": n_frames / warm_s,
-                    "model_shipping_seconds": summary["model_shipping_seconds"],
-                    "client_cpu_seconds_per_chunk": cpu / -(-n_frames // chunk_frames),
-                }
-                rows.append(row)
-                print(
-                    f"{n_workers} worker(s): {row['warm_frames_per_s']:7.0f} frames/s warm, "
-                    f"{row['cold_frames_per_s']:7.0f} cold; model shipped in "
-                    f"{row['model_shipping_seconds']:.3f} s; client "
-                    f"{1e3 * row['client_cpu_seconds_per_chunk']:.1f} ms CPU per chunk",
-                    flush=True,
+            row = {
+                "n_workers": n_workers,
+                "cluster_start_seconds": start_s,
+                "cold_frames_per_s": n_frames / cold_s,
+                "warm_frames_per_s": n_frames / warm_s,
+                "model_shipping_seconds": summary["model_shipping_seconds"],
+                "client_process_cpu_seconds_per_chunk": cpu / -(-n_frames // chunk_frames),
+            }
+            rows.append(row)
+            print(
+                f"{n_workers} worker(s): {row['warm_frames_per_s']:7.0f} frames/s warm, "
+                f"{row['cold_frames_per_s']:7.0f} cold; model shipped in "
+                f"{row['model_shipping_seconds']:.3f} s; client process "
+                f"{1e3 * row['client_process_cpu_seconds_per_chunk']:.1f} ms CPU per chunk",
+                flush=True,
+            )
+        dask_default = None
+        if not quick:  # one worker as dask's nanny starts it, MALLOC_TRIM_THRESHOLD_=65536
+            with (
+                distributed.LocalCluster(
+                    n_workers=1,
+                    threads_per_worker=1,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=40,
+                ) as cluster,
+                distributed.Client(cluster) as client,
+            ):
+                classify(predict_dask, pipe, run, out, client, chunk_frames)
+                dask_default = (
+                    n_frames / classify(predict_dask, pipe, run, out, client, chunk_frames)[0]
                 )
+            print(f"1 worker, dask's default environment: {dask_default:7.0f} frames/s warm")
     one, two = rows
     efficiency = two["warm_frames_per_s"] / (2 * one["warm_frames_per_s"])
-    client_cap = chunk_frames / max(two["client_cpu_seconds_per_chunk"], 1e-9)
+    client_cap = chunk_frames / max(two["client_process_cpu_seconds_per_chunk"], 1e-9)
     extrapolated = min(EXTRAPOLATED_WORKERS * one["warm_frames_per_s"] * efficiency, client_cap)
     print(
         f"scaling efficiency 1 -> 2 workers: {efficiency:.2f}; EXTRAPOLATED to "
@@ -166,15 +177,15 @@ def main(argv=None):
             "chunk_frames": chunk_frames,
             "frame_shape": list(X.shape[1:]),
             "model_pickle_bytes": model_bytes,
-            "cluster_start_seconds": cluster_start,
             "in_process_frames_per_s": in_process_fps,
+            "dask_default_environ_1_worker_warm_frames_per_s": dask_default,
             "rows": rows,
             "scaling_efficiency_1_to_2": efficiency,
             "client_cap_frames_per_s": client_cap,
             f"extrapolated_{EXTRAPOLATED_WORKERS}_workers_frames_per_s": extrapolated,
             "extrapolation": (
                 f"min({EXTRAPOLATED_WORKERS} * fps_1 * efficiency, chunk_frames / "
-                "client_cpu_seconds_per_chunk): not measured"
+                "client_process_cpu_seconds_per_chunk): not measured"
             ),
         },
         started,

@@ -43,5 +43,6 @@ def classify_block(block, start, plugin_name, nonfinite, mask_value, source):
     try:
         return classify_chunk(scorer, frames, start, nonfinite, mask_value, source)
     except Exception as exc:
-        exc.add_note(f"(while classifying frames {start}:{start + len(frames)} of {source})")
+        if hasattr(exc, "add_note"):  # Python >= 3.11
+            exc.add_note(f"(while classifying frames {start}:{start + len(frames)} of {source})")
         raise

@@ -23,6 +23,8 @@ from _pytest.doctest import DoctestItem
 #: (the extra to install is named in pyproject.toml).
 _NEEDS_EXTRA = {
     "skspeckle/io/cbf.py": ("fabio",),  # the sfx extra: x-CBF_BYTE_OFFSET sections
+    "skspeckle/cluster.py": ("dask", "distributed"),  # the dask extra
+    "skspeckle/_dask_worker.py": ("distributed",),  # imports it at module level
 }
 
 _ROOT = Path(__file__).resolve().parent

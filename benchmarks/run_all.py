@@ -34,6 +34,7 @@ SCRIPTS = {
     "streaming_veto": "speed",
     "live_stream": "speed",
     "euxfel_read": "speed",
+    "dask_scaling": "speed",
     "real_frames": "paper",
     "baselines_overview": "paper",
     "shape_robustness": "paper",

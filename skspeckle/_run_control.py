@@ -2,6 +2,8 @@
 chunk, bad pixels frame by frame, SIGTERM / SIGINT between chunks, progress lines on a timer,
 and when the journal of an interrupted run may be resumed."""
 
+import hashlib
+import pickle
 import signal
 import sys
 import threading
@@ -20,6 +22,7 @@ __all__ = [
     "RunInterrupted",
     "StopOnSignal",
     "classify_chunk",
+    "model_sha256",
     "open_journal",
 ]
 
@@ -85,14 +88,24 @@ class StopOnSignal:
         self._restore()
 
 
+def model_sha256(model):
+    """Identity of a fitted model in a run's journal: the SHA-256 of ``pickle.dumps(model)``
+    (of ``repr(model)`` if it cannot be pickled)."""
+    try:
+        state = pickle.dumps(model)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        state = repr(model).encode()  # e.g. a class defined in a function
+    return hashlib.sha256(state).hexdigest()
+
+
 class Progress:
     """Progress lines of a run: every chunk (``verbose >= 2``), every
     :data:`PROGRESS_SECONDS` (``verbose >= 1``, from a timer thread, so also in the middle of
-    a chunk that takes minutes) and a final line."""
+    a chunk that takes minutes) and a final line, each starting with ``name``."""
 
-    def __init__(self, n_frames, done, verbose, log):
+    def __init__(self, n_frames, done, verbose, log, name="predict_file"):
         self.n, self.done, self.start_done = n_frames, done, done
-        self.verbose, self.log = verbose, log
+        self.verbose, self.log, self.name = verbose, log, name
         self.working = None
         self.t0 = time.perf_counter()
         self._stop = threading.Event()
@@ -111,7 +124,7 @@ class Progress:
         eta = f"ETA {(self.n - self.done) / rate:.1f} s" if rate > 0 else "ETA unknown"
         working = "" if self.working is None or self.done == self.n else f", on {self.working}"
         self.log(
-            f"predict_file: {self.done}/{self.n} frames, {rate:.1f} frames/s, "
+            f"{self.name}: {self.done}/{self.n} frames, {rate:.1f} frames/s, "
             f"{elapsed:.1f} s elapsed, {eta}{working}"
         )
         sys.stdout.flush()

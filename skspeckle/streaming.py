@@ -10,10 +10,8 @@ to a :class:`skspeckle.io.journal.Journal` beside the output, and writes the out
 run continues from its last finished chunk with ``resume=True``.
 """
 
-import hashlib
 import json
 import os
-import pickle
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -32,6 +30,7 @@ from skspeckle._run_control import (
     classify_chunk,
     open_journal,
 )
+from skspeckle._run_control import model_sha256 as _model_sha256
 from skspeckle._version import __version__
 from skspeckle.io._atomic import check_output_path
 from skspeckle.io._hdf5 import open_h5
@@ -246,11 +245,7 @@ def predict_file(
         check_output_path(output_path, overwrite)
     scorer = Scorer(model, embeddings)
     if model_sha256 is None:
-        try:
-            state = pickle.dumps(model)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            state = repr(model).encode()  # e.g. a class defined in a function
-        model_sha256 = hashlib.sha256(state).hexdigest()
+        model_sha256 = _model_sha256(model)
     if source is None:
         opened = FrameReader(input_path, data_path, mask=None, chunk_frames=chunk_frames)
     else:
@@ -362,7 +357,9 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
     return time.perf_counter() - progress.t0
 
 
-def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs, frame_ids):
+def _publish(
+    model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs, frame_ids=None
+):
     """Write the journal's chunks and the frames' ids to the output (atomically, by
     ResultsWriter); returns the per-run counts."""
     n, group = manifest["n_frames"], manifest["group"]

@@ -4,6 +4,7 @@ with a saved model; optionally write the frames of some classes and a keep/drop 
 import argparse
 from pathlib import Path
 
+from skspeckle.cli import _cluster
 from skspeckle.cli._common import add_model_arguments, load_cli_model, positive_int
 
 __all__ = ["add_parser"]
@@ -65,9 +66,9 @@ def run(args):
     from skspeckle.io._atomic import check_output_path
     from skspeckle.io.keep import keep_frames, parse_classes
     from skspeckle.io.sources import open_frames
-    from skspeckle.streaming import predict_file
 
     euxfel = _euxfel_options(args)  # argument mistakes first, before loading anything
+    predict_file = _cluster.predictor(args)  # in this process, or on a dask cluster
     # The header's payload SHA-256, which load_model has just checked, identifies the model for
     # --resume without reading the file a second time (old-format files have none: predict_file
     # then hashes the loaded model).
@@ -265,6 +266,7 @@ def add_parser(sub):
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"
     )
+    _cluster.add_arguments(classify)
     # Only classify's errors are the user's (files, paths, data); elsewhere a traceback helps.
     classify.set_defaults(
         func=run, user_errors=(OSError, ValueError, KeyError, TypeError, ImportError)

@@ -79,6 +79,7 @@ def predict_file(
     overwrite=False,
     in_place=False,
     model_sha256=None,
+    operating_point=None,
     verbose=0,
     log=print,
 ):
@@ -108,14 +109,17 @@ def predict_file(
     - ``valid`` ``(n,)`` bool: False for the frames left out by ``nonfinite="skip"``,
       whose other rows hold a sentinel: ``""`` for string labels, the most negative value
       for signed integer labels, NaN for scores and embeddings;
-    - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame.
+    - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame;
+    - ``accepted`` ``(n,)`` bool: the frames that pass ``operating_point`` (valid frames
+      whose probability of its positive class reaches its threshold), only with one.
 
     Group attributes: ``model`` (repr), ``model_params`` (JSON of ``get_params(deep=True)``,
     nested estimators left out), ``model_sha256``, ``skspeckle_version``,
     ``sklearn_version``, ``input_file``, ``data_path``, ``n_frames``, ``created`` (UTC, ISO
     8601), ``seconds`` (of this call), ``resumed_frames`` (taken from the journal),
     ``nonfinite`` (the mode), ``nonfinite_frames``, ``nonfinite_pixels``,
-    ``skipped_frames``.
+    ``skipped_frames``; with ``operating_point``, ``threshold`` and its provenance
+    (:meth:`skspeckle.calibration.OperatingPoint.to_attrs`) and ``accepted_frames``.
 
     Parameters
     ----------
@@ -161,6 +165,10 @@ def predict_file(
         Identity of the model in the journal, checked on resume: the command line passes
         the payload SHA-256 from the model file's header. None: the SHA-256 of
         ``pickle.dumps(model)`` (of ``repr(model)`` if it cannot be pickled).
+    operating_point : skspeckle.calibration.OperatingPoint or None, default=None
+        A veto on the probability of one class (e.g. single hits at 95 % precision); needs
+        a model with ``predict_proba``. It is applied when the results are written, so a
+        resumed run may use another one.
     verbose : int, default=0
         1: progress (frames done, frames/s, ETA) every 10 s, also within a chunk, and a
         final line; 2: also every chunk.
@@ -173,7 +181,8 @@ def predict_file(
         ``n_frames``, ``seconds`` (this call), ``frames_per_s`` (frames classified by this
         call per second), ``output_path`` (str), ``group``, ``class_counts`` (dict of
         predicted class to frames, valid frames only), ``resumed_frames``, ``nonfinite``,
-        ``nonfinite_frames``, ``nonfinite_pixels``, ``skipped_frames``.
+        ``nonfinite_frames``, ``nonfinite_pixels``, ``skipped_frames``, and
+        ``accepted_frames`` with ``operating_point``.
 
     Raises
     ------
@@ -190,7 +199,8 @@ def predict_file(
         If ``output_path`` is the input file (the raw data would be replaced), is missing
         without ``in_place`` or given with it, ``group`` exists with ``in_place``, a frame
         has non-finite pixels with ``nonfinite="error"`` (the message gives its index in the
-        file), a resume does not match the interrupted run, or the model rejects the frames.
+        file), a resume does not match the interrupted run, the model rejects the frames, or
+        ``operating_point`` needs probabilities the model lacks or a class it does not know.
         Finished chunks stay in the journal after any error.
     TypeError
         If the model has no ``predict``.
@@ -225,6 +235,14 @@ def predict_file(
             )
         check_output_path(output_path, overwrite)
     scorer = Scorer(model, embeddings)
+    if operating_point is not None:
+        if scorer.score_name != "probabilities" or scorer.classes is None:
+            raise ValueError(
+                f"operating_point needs a model with predict_proba and classes_; "
+                f"{type(model).__name__} has none. Calibrate it (sklearn.calibration."
+                "CalibratedClassifierCV) or classify without a threshold."
+            )
+        operating_point.accept(np.zeros((0, len(scorer.classes))), scorer.classes)  # checks
     if model_sha256 is None:
         try:
             state = pickle.dumps(model)
@@ -294,6 +312,7 @@ def predict_file(
                 overwrite,
                 in_place,
                 {"seconds": seconds, "resumed_frames": resumed},
+                operating_point,
             )
         except BaseException:
             journal.close()
@@ -336,7 +355,9 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
     return time.perf_counter() - progress.t0
 
 
-def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs):
+def _publish(
+    model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs, operating_point
+):
     """Write the journal's chunks to the output (atomically, by ResultsWriter); returns the
     per-run counts."""
     n, group = manifest["n_frames"], manifest["group"]
@@ -349,7 +370,10 @@ def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extr
         "data_path": manifest["data_path"],
         "nonfinite": manifest["nonfinite"],
         **extra_attrs,
+        **(operating_point.to_attrs() if operating_point is not None else {}),
     }
+    if operating_point is not None:
+        totals["accepted_frames"] = 0
     h5 = open_h5(target, "r+") if in_place else None
     try:
         with ResultsWriter(
@@ -363,8 +387,14 @@ def _publish(model, scorer, journal, manifest, target, overwrite, in_place, extr
             if scorer.classes is not None:
                 writer.set("classes", scorer.classes)
             for start, arrays in journal.chunks():
-                writer.write_rows(start, **arrays)
                 valid, pixels = arrays["valid"], arrays["nonfinite_pixels"]
+                if operating_point is not None:
+                    arrays = dict(arrays)
+                    arrays["accepted"] = valid & operating_point.accept(
+                        arrays["probabilities"], scorer.classes
+                    )
+                    totals["accepted_frames"] += int(arrays["accepted"].sum())
+                writer.write_rows(start, **arrays)
                 totals["nonfinite_frames"] += int(np.count_nonzero(pixels))
                 totals["nonfinite_pixels"] += int(pixels.sum())
                 totals["skipped_frames"] += int(np.count_nonzero(~valid))

@@ -1,5 +1,8 @@
 """``skspeckle classify``: classify every frame of an HDF5/CXI run with a saved model."""
 
+import argparse
+from pathlib import Path
+
 from skspeckle.cli._common import positive_int
 
 __all__ = ["add_parser"]
@@ -7,8 +10,6 @@ __all__ = ["add_parser"]
 
 def run(args):
     # Imported here so that ``skspeckle --help`` does not pay for importing torch.
-    from pathlib import Path
-
     from skspeckle.persistence import UntrustedTypesError, load_model, read_model_header
     from skspeckle.streaming import predict_file
 
@@ -22,6 +23,7 @@ def run(args):
     # --resume without reading the file a second time (old-format files have none: predict_file
     # then hashes the loaded model).
     model_sha256 = read_model_header(args.model).get("payload_sha256")
+    operating_point = _operating_point(args, model)
     data_path = args.data_path[0] if args.data_path and len(args.data_path) == 1 else args.data_path
     try:
         summary = predict_file(
@@ -35,6 +37,7 @@ def run(args):
             resume=args.resume,
             overwrite=args.overwrite,
             model_sha256=model_sha256,
+            operating_point=operating_point,
             verbose=args.verbose,
         )
     except FileExistsError as exc:
@@ -61,7 +64,58 @@ def run(args):
         f"{summary['nonfinite_frames']} frame(s); {summary['skipped_frames']} frame(s) skipped "
         "(valid = False)"
     )
+    if operating_point is not None:
+        op = operating_point
+        measured = (
+            f" (precision {op.precision:.3f}, recall {op.recall:.3f} on {op.n_validation} "
+            f"validation frames)"
+            if op.precision is not None
+            else ""
+        )
+        print(
+            f"accepted as {op.positive_class}: {summary['accepted_frames']} frame(s) with "
+            f"probability >= {op.threshold:.4g}{measured}"
+        )
     return 0
+
+
+def _operating_point(args, model):
+    """The veto of --threshold, or of --min-precision on the labelled --validation frames."""
+    from skspeckle.calibration import OperatingPoint
+
+    if args.threshold is not None:
+        return OperatingPoint(args.positive_class, args.threshold, source="--threshold")
+    if args.min_precision is None:
+        return None
+    if args.validation is None:
+        raise ValueError(
+            "--min-precision needs labelled validation frames (not used in training) to "
+            "choose the threshold on: pass --validation VAL.cxi (labels in entry_1/labels/y)."
+        )
+    from skspeckle.io.cxi import read_frames
+
+    X, y, _ = read_frames(args.validation, return_labels=True)
+    if y is None or not hasattr(model, "predict_proba"):
+        raise ValueError(
+            f"--validation {args.validation!r} has no labels (entry_1/labels/y)"
+            if y is None
+            else "--min-precision needs a model with predict_proba"
+        )
+    return OperatingPoint.from_estimator(
+        model,
+        X,
+        y,
+        positive_class=args.positive_class,
+        min_precision=args.min_precision,
+        source=f"--min-precision on {Path(args.validation).resolve()}",
+    )
+
+
+def _probability(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
 
 
 def add_parser(sub):
@@ -139,6 +193,32 @@ def add_parser(sub):
         action="store_true",
         help="replace an existing output file; without --resume, also discard the finished "
         "chunks of an interrupted run",
+    )
+    veto = classify.add_mutually_exclusive_group()
+    veto.add_argument(
+        "--threshold",
+        type=_probability,
+        metavar="T",
+        help="veto: 'accepted' is True for frames whose probability of --positive-class is "
+        ">= T (recorded in the results' attributes)",
+    )
+    veto.add_argument(
+        "--min-precision",
+        type=_probability,
+        metavar="P",
+        help="veto: choose the lowest threshold reaching precision P for --positive-class on "
+        "the labelled --validation frames (highest recall at that purity)",
+    )
+    classify.add_argument(
+        "--positive-class",
+        default="single-hit",
+        metavar="C",
+        help="class kept by the veto (default single-hit)",
+    )
+    classify.add_argument(
+        "--validation",
+        metavar="VAL.cxi",
+        help="labelled frames (entry_1/labels/y) the model was not trained on, for --min-precision",
     )
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"

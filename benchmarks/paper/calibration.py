@@ -148,6 +148,20 @@ def _summary(rows):
         sub: collect("operating_point", sub)
         for sub in ("threshold", "calibration_precision", "precision", "recall")
     }
+    # Paired over draws: what calibration changes for the same model.
+    for key in METHODS:
+        diff = np.array([r[key]["brier"] - r["raw"]["brier"] for r in rows])
+        out[key]["brier_change"] = {
+            "mean": float(diff.mean()),
+            "sd": float(diff.std()),
+            "fraction_improved": float(np.mean(diff < 0)),
+        }
+    reached = [
+        r["operating_point"]["precision"] for r in rows if "precision" in r["operating_point"]
+    ]
+    out["operating_point"]["fraction_meeting_target_on_evaluation"] = (
+        float(np.mean(np.array(reached) >= MIN_PRECISION)) if reached else None
+    )
     temps = np.array([r["temperature_fitted"] for r in rows])
     out["temperature_fitted"] = {"mean": float(temps.mean()), "sd": float(temps.std())}
     return out
@@ -214,6 +228,12 @@ def main(argv=None):
         print(
             f"{key:12s} Brier {s['brier']['mean']:.3f} ± {s['brier']['sd']:.3f}  "
             f"log loss {s['log_loss']['mean']:.3f}  accuracy {s['accuracy']['mean']:.3f}"
+            + (
+                f"  paired Brier change {s['brier_change']['mean']:+.4f} "
+                f"(improved in {s['brier_change']['fraction_improved']:.0%} of draws)"
+                if "brier_change" in s
+                else ""
+            )
         )
     op, arg = summary["operating_point"], summary["argmax"]
     print(
@@ -224,7 +244,9 @@ def main(argv=None):
         print(
             f"threshold for {MIN_PRECISION} precision ({op['recall']['n']} of {len(rows)} "
             f"draws reach it): precision {op['precision']['mean']:.3f}, recall "
-            f"{op['recall']['mean']:.3f}, threshold {op['threshold']['mean']:.3f}"
+            f"{op['recall']['mean']:.3f}, threshold {op['threshold']['mean']:.3f}; "
+            f"{op['fraction_meeting_target_on_evaluation']:.0%} of draws meet the target on "
+            "the evaluation frames"
         )
     _figure(reliability, rows, args)
     return _common.write_result(

@@ -80,6 +80,7 @@ def predict_file(
     in_place=False,
     model_sha256=None,
     operating_point=None,
+    progress=False,
     verbose=0,
     log=print,
 ):
@@ -169,6 +170,9 @@ def predict_file(
         A veto on the probability of one class (e.g. single hits at 95 % precision); needs
         a model with ``predict_proba``. It is applied when the results are written, so a
         resumed run may use another one.
+    progress : bool or None, default=False
+        A progress bar over the frames (tqdm, on stderr: frames/s, ETA); None: only when
+        stderr is a terminal (the command line's default).
     verbose : int, default=0
         1: progress (frames done, frames/s, ETA) every 10 s, also within a chunk, and a
         final line; 2: also every chunk.
@@ -289,7 +293,13 @@ def predict_file(
         with StopOnSignal() as stop:
             try:
                 seconds = _run(
-                    scorer, reader, journal, manifest, _mask_value(model), stop, verbose, log
+                    scorer,
+                    reader,
+                    journal,
+                    manifest,
+                    _mask_value(model),
+                    stop,
+                    (verbose, log, progress),
                 )
             except BaseException as exc:
                 journal.close()
@@ -326,10 +336,11 @@ def predict_file(
     }
 
 
-def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
-    """Classify and commit every chunk not yet in the journal; returns the seconds taken."""
+def _run(scorer, reader, journal, manifest, mask_value, stop, reporting):
+    """Classify and commit every chunk not yet in the journal; returns the seconds taken.
+    ``reporting`` is ``(verbose, log, progress)`` of :class:`Progress`."""
     n, step = manifest["n_frames"], manifest["chunk_frames"]
-    progress = Progress(n, journal.n_finished(), verbose, log)
+    progress = Progress(n, journal.n_finished(), *reporting)
     try:
         for start in range(0, n, step):
             if start in journal.finished:

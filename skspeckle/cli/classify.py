@@ -38,6 +38,7 @@ def run(args):
             overwrite=args.overwrite,
             model_sha256=model_sha256,
             operating_point=operating_point,
+            progress=None if args.progress else False,
             verbose=args.verbose,
         )
     except FileExistsError as exc:
@@ -219,6 +220,12 @@ def add_parser(sub):
         "--validation",
         metavar="VAL.cxi",
         help="labelled frames (entry_1/labels/y) the model was not trained on, for --min-precision",
+    )
+    classify.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (shown by default on a terminal, on stderr)",
     )
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"

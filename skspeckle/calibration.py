@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from numbers import Real
 
 import numpy as np
+from scipy.stats import beta
 from sklearn.metrics import precision_recall_curve
 
 __all__ = ["OperatingPoint"]
@@ -62,6 +63,9 @@ class OperatingPoint:
         Labelled validation frames (all classes) the threshold was chosen on.
     n_positive : int or None, default=None
         Frames of ``positive_class`` among them.
+    confidence : float or None, default=None
+        With a confidence level, the threshold was chosen on the one-sided Clopper-Pearson
+        lower bound of the precision instead of the precision itself.
     source : str, default="given"
         Where the threshold comes from (e.g. the validation file), recorded in results files.
 
@@ -93,6 +97,7 @@ class OperatingPoint:
     recall: float | None = None
     n_validation: int | None = None
     n_positive: int | None = None
+    confidence: float | None = None
     source: str = "given"
 
     def __post_init__(self):
@@ -109,7 +114,14 @@ class OperatingPoint:
 
     @classmethod
     def from_predictions(
-        cls, y_true, y_score, *, positive_class, min_precision, source="validation frames"
+        cls,
+        y_true,
+        y_score,
+        *,
+        positive_class,
+        min_precision,
+        confidence=None,
+        source="validation frames",
     ):
         """The lowest threshold whose precision on labelled frames reaches ``min_precision``.
 
@@ -117,6 +129,14 @@ class OperatingPoint:
         highest recall (recall never grows with the threshold); precision itself is not
         monotonic, so the rule scans :func:`sklearn.metrics.precision_recall_curve` instead of
         bisecting.
+
+        The precision measured on the validation frames is an estimate, and taking the
+        lowest threshold that reaches the target picks the thresholds where it came out high:
+        on new frames the precision is then often below the target (measured on the results
+        page). With ``confidence`` (e.g. 0.95), a threshold qualifies only when the one-sided
+        Clopper-Pearson lower bound (Clopper & Pearson, Biometrika 26, 404, 1934) of its
+        precision, from the ``k`` true of ``n`` accepted validation frames, reaches
+        ``min_precision``: fewer frames are kept, and the target holds more often.
 
         Parameters
         ----------
@@ -128,6 +148,9 @@ class OperatingPoint:
             The class to keep.
         min_precision : float in (0, 1]
             Precision target, e.g. 0.95.
+        confidence : float in (0, 1) or None, default=None
+            Judge the precision by its lower confidence bound at this level (None: by the
+            measured precision).
         source : str, default="validation frames"
             Recorded as :attr:`source`.
 
@@ -139,12 +162,17 @@ class OperatingPoint:
         Raises
         ------
         ValueError
-            If ``min_precision`` is not in (0, 1], ``y_score`` is not finite or has another
-            length, ``positive_class`` has no frame in ``y_true``, or no threshold reaches
-            the target (the message gives the best precision there is).
+            If ``min_precision`` is not in (0, 1] or ``confidence`` not in (0, 1),
+            ``y_score`` is not finite or has another length, ``positive_class`` has no frame
+            in ``y_true``, or no threshold reaches the target (the message gives the best
+            precision, or bound, there is).
         """
         if not isinstance(min_precision, Real) or not 0 < min_precision <= 1:
             raise ValueError(f"min_precision must be in (0, 1], e.g. 0.95; got {min_precision!r}.")
+        if confidence is not None and not (isinstance(confidence, Real) and 0 < confidence < 1):
+            raise ValueError(
+                f"confidence must be in (0, 1), e.g. 0.95, or None; got {confidence!r}."
+            )
         y_true = np.asarray(y_true)
         y_score = np.asarray(y_score, dtype=np.float64)
         if y_score.shape != y_true.shape or y_true.ndim != 1:
@@ -165,12 +193,24 @@ class OperatingPoint:
             )
         precision, recall, thresholds = precision_recall_curve(positive, y_score)
         # The last point (precision 1, recall 0) has no threshold.
-        feasible = np.flatnonzero(precision[:-1] >= min_precision)
+        judged = precision[:-1]
+        what = "precision"
+        if confidence is not None:
+            true_kept = np.rint(recall[:-1] * positive.sum())
+            kept = len(y_score) - np.searchsorted(np.sort(y_score), thresholds, side="left")
+            # Clopper-Pearson: the alpha quantile of Beta(k, n - k + 1); 0 when k = 0.
+            judged = np.where(
+                true_kept > 0,
+                beta.ppf(1 - confidence, np.maximum(true_kept, 1), kept - true_kept + 1),
+                0.0,
+            )
+            what = f"the {confidence:.0%} lower bound of the precision"
+        feasible = np.flatnonzero(judged >= min_precision)
         if not len(feasible):
             raise ValueError(
-                f"No threshold reaches precision {min_precision} for {positive_class!r} on "
-                f"these {len(y_true)} frames: the best is {precision[:-1].max():.3f}. Lower "
-                "the target, calibrate or retrain the model, or label more frames."
+                f"No threshold reaches {min_precision} in {what} for {positive_class!r} on "
+                f"these {len(y_true)} frames: the best is {judged.max():.3f}. Lower the "
+                "target, calibrate or retrain the model, or label more frames."
             )
         i = feasible[0]
         return cls(
@@ -181,12 +221,21 @@ class OperatingPoint:
             recall=float(recall[i]),
             n_validation=len(y_true),
             n_positive=int(positive.sum()),
+            confidence=None if confidence is None else float(confidence),
             source=source,
         )
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, y, *, positive_class, min_precision, source="validation frames"
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        positive_class,
+        min_precision,
+        confidence=None,
+        source="validation frames",
     ):
         """:meth:`from_predictions` on ``estimator.predict_proba(X)``'s positive column.
 
@@ -199,7 +248,7 @@ class OperatingPoint:
             frames the estimator was not trained on.
         y : array-like of shape (n_frames,)
             Their labels.
-        positive_class, min_precision, source
+        positive_class, min_precision, confidence, source
             As :meth:`from_predictions`.
 
         Returns
@@ -218,6 +267,7 @@ class OperatingPoint:
             estimator.predict_proba(X)[:, column],
             positive_class=positive_class,
             min_precision=min_precision,
+            confidence=confidence,
             source=source,
         )
 

@@ -86,10 +86,38 @@ def test_operating_point_is_lowest_threshold_reaching_precision():
     assert attrs["threshold_source"] == "validation frames"
 
 
+def test_confidence_bound_makes_the_threshold_conservative():
+    from scipy.stats import beta
+
+    rng = np.random.default_rng(3)
+    y = np.where(rng.random(300) < 0.5, "single-hit", "rest")
+    score = np.clip(rng.normal(0.3, 0.15, 300) + 0.4 * (y == "single-hit"), 0, 1)
+    plain = OperatingPoint.from_predictions(
+        y, score, positive_class="single-hit", min_precision=0.9
+    )
+    bound = OperatingPoint.from_predictions(
+        y, score, positive_class="single-hit", min_precision=0.9, confidence=0.95
+    )
+    assert bound.threshold > plain.threshold and bound.recall < plain.recall
+    assert bound.confidence == 0.95 and bound.to_attrs()["threshold_confidence"] == 0.95
+    # Brute force: the lowest threshold whose Clopper-Pearson 95 % lower bound reaches 0.9.
+    for t in np.unique(score):
+        kept = score >= t
+        k, n = np.sum(kept & (y == "single-hit")), np.sum(kept)
+        if k and beta.ppf(0.05, k, n - k + 1) >= 0.9:
+            break
+    assert bound.threshold == pytest.approx(t)
+    with pytest.raises(ValueError, match="lower bound of the precision"):
+        OperatingPoint.from_predictions(
+            y[:20], score[:20], positive_class="single-hit", min_precision=0.99, confidence=0.95
+        )
+
+
 @pytest.mark.parametrize(
     "y, score, kwargs, message",
     [
         (["a", "b"], [0.9, 0.1], {"min_precision": 1.5}, "min_precision must be in"),
+        (["a", "b"], [0.9, 0.1], {"min_precision": 0.9, "confidence": 1}, "confidence must"),
         (["a", "b"], [np.nan, 0.1], {"min_precision": 0.9}, "non-finite"),
         (["a", "b"], [0.9], {"min_precision": 0.9}, "same length"),
         (["b", "b"], [0.9, 0.1], {"min_precision": 0.9}, "No validation frame is labelled"),
@@ -155,6 +183,14 @@ def test_cli_min_precision_and_threshold(tmp_path, small_fitted_pipeline, capsys
         assert attrs["threshold_min_precision"] == 0.5
         assert attrs["threshold_recall"] == pytest.approx(expected.recall)
         assert str(validation.resolve()) in attrs["threshold_source"]
+    bound = OperatingPoint.from_estimator(
+        pipe, X, y, positive_class="single-hit", min_precision=0.5, confidence=0.6
+    )
+    flags = ["--min-precision", "0.5", "--confidence", "0.6", "--validation", str(validation)]
+    assert main([*base, "--overwrite", *flags]) == 0
+    with h5py.File(out) as h5:
+        assert h5["skspeckle_results"].attrs["threshold"] == pytest.approx(bound.threshold)
+        assert h5["skspeckle_results"].attrs["threshold_confidence"] == 0.6
     assert main([*base, "--overwrite", "--threshold", "0.4", "--positive-class", "multi-hit"]) == 0
     with h5py.File(out) as h5:
         group = h5["skspeckle_results"]

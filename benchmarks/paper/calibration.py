@@ -14,9 +14,11 @@ training) and an *evaluation* set. For ``n_draws`` draws of the K = 5 supports p
   reliability curve of the single-hit column (``calibration_curve``, 10 uniform bins, over
   all draws);
 - the operating point "keep single hits with >= 95 % precision":
-  ``OperatingPoint.from_predictions`` on the calibration set (temperature-scaled
-  probabilities), then precision and recall of single hit on the evaluation set; beside
-  them, the argmax rule (a frame is kept when ``predict`` says single hit).
+  ``OperatingPoint.from_estimator`` on the calibration set (temperature-scaled
+  probabilities), judged by the measured precision and (``confidence=0.95``) by its
+  Clopper-Pearson lower bound, then precision and recall of single hit on the evaluation
+  set, and how often the evaluation precision meets the target; beside them, the argmax rule
+  (a frame is kept when ``predict`` says single hit).
 
 Usage::
 
@@ -44,6 +46,9 @@ import _scenarios
 NAME = "calibration"
 METHODS = ("temperature", "sigmoid", "isotonic")
 MIN_PRECISION = 0.95
+#: Result key -> ``confidence`` of OperatingPoint: the measured precision, and its 95 %
+#: Clopper-Pearson lower bound.
+OPERATING_POINTS = {"operating_point": None, "operating_point_bound": 0.95}
 AREA = 0.25
 N_BINS = 10
 
@@ -103,23 +108,25 @@ def _run(n_cal, n_eval, max_epochs, n_draws, device, seed, started):
         row["temperature_fitted"] = float(
             1 / models["temperature"].calibrated_classifiers_[0].calibrators[0].beta_
         )
-        try:
-            op = OperatingPoint.from_estimator(
-                models["temperature"],
-                Z_cal,
-                y_cal,
-                positive_class=_scenarios.POSITIVE,
-                min_precision=MIN_PRECISION,
-            )
-            proba = models["temperature"].predict_proba(Z_eval)
-            row["operating_point"] = {
-                "threshold": op.threshold,
-                "calibration_precision": op.precision,
-                "calibration_recall": op.recall,
-                **_binary(y_eval, op.accept(proba, classes)),
-            }
-        except ValueError as exc:  # the target is out of reach on this draw
-            row["operating_point"] = {"error": str(exc)}
+        proba = models["temperature"].predict_proba(Z_eval)
+        for key, confidence in OPERATING_POINTS.items():
+            try:
+                op = OperatingPoint.from_estimator(
+                    models["temperature"],
+                    Z_cal,
+                    y_cal,
+                    positive_class=_scenarios.POSITIVE,
+                    min_precision=MIN_PRECISION,
+                    confidence=confidence,
+                )
+                row[key] = {
+                    "threshold": op.threshold,
+                    "calibration_precision": op.precision,
+                    "calibration_recall": op.recall,
+                    **_binary(y_eval, op.accept(proba, classes)),
+                }
+            except ValueError as exc:  # the target is out of reach on this draw
+                row[key] = {"error": str(exc)}
         rows.append(row)
     truth = np.tile(y_eval == _scenarios.POSITIVE, n_draws)
     reliability = {}
@@ -144,10 +151,15 @@ def _summary(rows):
     for key in ("raw", *METHODS):
         out[key] = {sub: collect(key, sub) for sub in ("brier", "log_loss", "accuracy")}
     out["argmax"] = {sub: collect("argmax", sub) for sub in ("precision", "recall")}
-    out["operating_point"] = {
-        sub: collect("operating_point", sub)
-        for sub in ("threshold", "calibration_precision", "precision", "recall")
-    }
+    for key in OPERATING_POINTS:
+        out[key] = {
+            sub: collect(key, sub)
+            for sub in ("threshold", "calibration_precision", "precision", "recall")
+        }
+        reached = [r[key]["precision"] for r in rows if "precision" in r[key]]
+        out[key]["fraction_meeting_target_on_evaluation"] = (
+            float(np.mean(np.array(reached) >= MIN_PRECISION)) if reached else None
+        )
     # Paired over draws: what calibration changes for the same model.
     for key in METHODS:
         diff = np.array([r[key]["brier"] - r["raw"]["brier"] for r in rows])
@@ -156,12 +168,6 @@ def _summary(rows):
             "sd": float(diff.std()),
             "fraction_improved": float(np.mean(diff < 0)),
         }
-    reached = [
-        r["operating_point"]["precision"] for r in rows if "precision" in r["operating_point"]
-    ]
-    out["operating_point"]["fraction_meeting_target_on_evaluation"] = (
-        float(np.mean(np.array(reached) >= MIN_PRECISION)) if reached else None
-    )
     temps = np.array([r["temperature_fitted"] for r in rows])
     out["temperature_fitted"] = {"mean": float(temps.mean()), "sd": float(temps.std())}
     return out
@@ -180,15 +186,17 @@ def _figure(reliability, rows, args):
         ylim=(0, 1),
     )
     ax1.legend(fontsize=8)
-    ops = [r["operating_point"] for r in rows if "recall" in r["operating_point"]]
     arg = [r["argmax"] for r in rows]
     ax2.scatter([a["recall"] for a in arg], [a["precision"] for a in arg], label="argmax (predict)")
-    ax2.scatter(
-        [o["recall"] for o in ops],
-        [o["precision"] for o in ops],
-        marker="s",
-        label=f"threshold for {MIN_PRECISION:.0%} precision",
-    )
+    for (key, confidence), marker in zip(OPERATING_POINTS.items(), "s^"):
+        ops = [r[key] for r in rows if "recall" in r[key]]
+        ax2.scatter(
+            [o["recall"] for o in ops],
+            [o["precision"] for o in ops],
+            marker=marker,
+            label=f"threshold for {MIN_PRECISION:.0%} precision"
+            + ("" if confidence is None else f", {confidence:.0%} lower bound"),
+        )
     ax2.axhline(MIN_PRECISION, ls=":", color="grey")
     ax2.set(
         xlabel="single-hit recall (evaluation frames)",
@@ -235,19 +243,21 @@ def main(argv=None):
                 else ""
             )
         )
-    op, arg = summary["operating_point"], summary["argmax"]
+    arg = summary["argmax"]
     print(
         f"argmax single hit: precision {arg['precision']['mean']:.3f}, "
         f"recall {arg['recall']['mean']:.3f}"
     )
-    if op["recall"]["n"]:
-        print(
-            f"threshold for {MIN_PRECISION} precision ({op['recall']['n']} of {len(rows)} "
-            f"draws reach it): precision {op['precision']['mean']:.3f}, recall "
-            f"{op['recall']['mean']:.3f}, threshold {op['threshold']['mean']:.3f}; "
-            f"{op['fraction_meeting_target_on_evaluation']:.0%} of draws meet the target on "
-            "the evaluation frames"
-        )
+    for key, confidence in OPERATING_POINTS.items():
+        op = summary[key]
+        if op["recall"]["n"]:
+            print(
+                f"threshold for {MIN_PRECISION} precision (confidence {confidence}; "
+                f"{op['recall']['n']} of {len(rows)} draws reach it): precision "
+                f"{op['precision']['mean']:.3f}, recall {op['recall']['mean']:.3f}, threshold "
+                f"{op['threshold']['mean']:.3f}; {op['fraction_meeting_target_on_evaluation']:.0%}"
+                " of draws meet the target on the evaluation frames"
+            )
     _figure(reliability, rows, args)
     return _common.write_result(
         NAME,

@@ -108,6 +108,7 @@ def _operating_point(args, model):
         y,
         positive_class=args.positive_class,
         min_precision=args.min_precision,
+        confidence=args.confidence,
         source=f"--min-precision on {Path(args.validation).resolve()}",
     )
 
@@ -209,6 +210,14 @@ def add_parser(sub):
         metavar="P",
         help="veto: choose the lowest threshold reaching precision P for --positive-class on "
         "the labelled --validation frames (highest recall at that purity)",
+    )
+    classify.add_argument(
+        "--confidence",
+        type=_probability,
+        metavar="C",
+        help="with --min-precision: require the one-sided Clopper-Pearson lower bound of the "
+        "precision, at confidence C (e.g. 0.95), to reach P (fewer frames kept, the target met "
+        "more often on new frames)",
     )
     classify.add_argument(
         "--positive-class",

@@ -24,6 +24,7 @@ from skspeckle.utils._optional import import_optional
 
 __all__ = ["write_report"]
 
+_COLUMNS = ("predicted_label", "probabilities", "classes", "valid", "accepted")
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:left;vertical-align:top}th{background:#f0f0f0}td.n{text-align:right}
@@ -53,7 +54,9 @@ def _read(results, group):
         g = h5[group]
         if "predicted_label" not in g:
             raise KeyError(f"{str(results)!r}:{group} has no predicted_label dataset.")
-        out = {name: read_labels(g[name]) if g[name].ndim == 1 else g[name][()] for name in g}
+        # The columns the report shows (not the embeddings, which can be large).
+        names = [n for n in _COLUMNS if n in g]
+        out = {name: read_labels(g[name]) if g[name].ndim == 1 else g[name][()] for name in names}
         attrs = {
             k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v)
             for k, v in g.attrs.items()
@@ -114,10 +117,12 @@ def _examples(data, attrs, classes, n_examples):
     if not picked:
         return '<p class="note">No valid frames: no examples.</p>'
     picked = np.asarray(picked)
+    # predict_file records the frame dataset(s) as a list (an array of strings in HDF5).
     data_path = attrs.get("data_path")
     if isinstance(data_path, str) and data_path.startswith("["):
         data_path = json.loads(data_path)
-    with FrameReader(path, data_path or None, mask=None) as reader:
+    data_path = [str(p) for p in np.atleast_1d(data_path)] if data_path is not None else None
+    with FrameReader(path, data_path, mask=None) as reader:
         if len(reader) != len(labels):
             return (
                 f'<p class="note">{html.escape(path)} now has {len(reader)} frames, the results '

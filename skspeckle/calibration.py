@@ -21,7 +21,13 @@ usable for a veto, both with scikit-learn's own tools plus :class:`OperatingPoin
    unchanged. ``"sigmoid"`` (Platt scaling) and ``"isotonic"`` fit one calibrator per class
    and may change the argmax. The result is a classifier with ``predict_proba``; save it
    with :func:`skspeckle.persistence.save_model` and ``skspeckle classify`` uses it as any
-   model.
+   model. For streaming, calibrate the last step and keep the pipeline's shape, so that each
+   chunk is embedded once (the same probabilities)::
+
+       calibrated = Pipeline([
+           ("embed", FrozenEstimator(pipe[:-1])),
+           ("calibrated", CalibratedClassifierCV(FrozenEstimator(pipe[-1]), method="temperature")),
+       ]).fit(X_cal, y_cal)
 2. **Choose the operating point**: "keep single hits with at least 95 % precision" is a
    threshold on the single-hit column of ``predict_proba``, the lowest one at which the
    precision on labelled validation frames reaches the target (so the recall is the highest

@@ -8,6 +8,7 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
+from sklearn.pipeline import Pipeline
 
 from skspeckle.calibration import OperatingPoint
 from skspeckle.cli import main
@@ -62,6 +63,20 @@ def test_calibrated_pipeline_on_frames_round_trips(
     path = save_model(calibrated, tmp_path / "calibrated.skops")
     loaded = load_model(path)
     np.testing.assert_allclose(loaded.predict_proba(X), calibrated.predict_proba(X))
+    # The streaming form: the last step calibrated, the pipeline's shape kept (embeddings too).
+    streaming = Pipeline(
+        [
+            ("embed", FrozenEstimator(pipe[:-1])),
+            ("calibrated", CalibratedClassifierCV(FrozenEstimator(pipe[-1]), method="temperature")),
+        ]
+    ).fit(X[::2], y[::2])
+    np.testing.assert_allclose(streaming.predict_proba(X), calibrated.predict_proba(X), atol=1e-6)
+    run = write_cxi(tmp_path / "run.cxi", X)
+    predict_file(streaming, run, tmp_path / "out.h5", embeddings=True)
+    with h5py.File(tmp_path / "out.h5") as h5:
+        stored = h5["skspeckle_results/probabilities"][()]
+        assert h5["skspeckle_results/embeddings"].shape[0] == len(X)
+    np.testing.assert_allclose(stored, streaming.predict_proba(X), atol=1e-6)
 
 
 def test_operating_point_is_lowest_threshold_reaching_precision():

@@ -7,8 +7,9 @@ Usage::
 Simulates the online scenario (3jb9, single / multi / non-sample hits, 60 labelled frames per
 class) and a "run" of 600 frames whose single-hit fraction rises from 10 % to 60 %; trains
 ``DetectorMask(0.25) -> TripletEmbedder -> FewShotCentroidClassifier(k=5)``, calibrates it on
-30 more labelled frames per class (``CalibratedClassifierCV(FrozenEstimator(pipe),
-method="temperature")``), saves it, and runs the command line on it::
+30 more labelled frames per class (``CalibratedClassifierCV(FrozenEstimator(pipe[-1]),
+method="temperature")`` after ``FrozenEstimator(pipe[:-1])``), saves it, and runs the command
+line on it::
 
     skspeckle classify run.cxi --model calibrated.skops --out results.h5 \\
         --min-precision 0.95 --validation validation.cxi
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from skspeckle import DetectorMask, FewShotCentroidClassifier, save_model
 from skspeckle.cli import main as skspeckle
@@ -73,8 +74,13 @@ def main(argv=None):
         _scenarios.speckle_embedder(args.epochs, "cpu", args.seed, verbose=1),
         FewShotCentroidClassifier(k=5, random_state=args.seed),
     ).fit(X_lab, y_lab)
-    calibrated = CalibratedClassifierCV(FrozenEstimator(pipe), method="temperature")
-    calibrated.fit(X_val, y_val)
+    # The last step calibrated, the pipeline's shape kept: classify embeds each chunk once.
+    calibrated = Pipeline(
+        [
+            ("embed", FrozenEstimator(pipe[:-1])),
+            ("calibrated", CalibratedClassifierCV(FrozenEstimator(pipe[-1]), method="temperature")),
+        ]
+    ).fit(X_val, y_val)
     save_model(calibrated, out / "calibrated.skops", overwrite=True)
     X_run, _ = _run_frames(600, args.seed + 7)
     X_check, y_check, _ = make_speckle_patterns(

@@ -15,8 +15,8 @@ training) and an *evaluation* set. For ``n_draws`` draws of the K = 5 supports p
   all draws);
 - the operating point "keep single hits with >= 95 % precision":
   ``OperatingPoint.from_estimator`` on the calibration set (temperature-scaled
-  probabilities), judged by the measured precision and (``confidence=0.95``) by its
-  Clopper-Pearson lower bound, then precision and recall of single hit on the evaluation
+  probabilities), judged by the measured precision and by its Clopper-Pearson lower bound
+  (``confidence`` 0.5, 0.8, 0.95), then precision and recall of single hit on the evaluation
   set, and how often the evaluation precision meets the target; beside them, the argmax rule
   (a frame is kept when ``predict`` says single hit).
 
@@ -46,9 +46,14 @@ import _scenarios
 NAME = "calibration"
 METHODS = ("temperature", "sigmoid", "isotonic")
 MIN_PRECISION = 0.95
-#: Result key -> ``confidence`` of OperatingPoint: the measured precision, and its 95 %
-#: Clopper-Pearson lower bound.
-OPERATING_POINTS = {"operating_point": None, "operating_point_bound": 0.95}
+#: Result key -> ``confidence`` of OperatingPoint: the measured precision, and its
+#: Clopper-Pearson lower bound at three confidence levels.
+OPERATING_POINTS = {
+    "operating_point": None,
+    "operating_point_cp50": 0.5,
+    "operating_point_cp80": 0.8,
+    "operating_point_cp95": 0.95,
+}
 AREA = 0.25
 N_BINS = 10
 
@@ -188,7 +193,7 @@ def _figure(reliability, rows, args):
     ax1.legend(fontsize=8)
     arg = [r["argmax"] for r in rows]
     ax2.scatter([a["recall"] for a in arg], [a["precision"] for a in arg], label="argmax (predict)")
-    for (key, confidence), marker in zip(OPERATING_POINTS.items(), "s^"):
+    for (key, confidence), marker in zip(OPERATING_POINTS.items(), "s^vD"):
         ops = [r[key] for r in rows if "recall" in r[key]]
         ax2.scatter(
             [o["recall"] for o in ops],
@@ -220,7 +225,7 @@ def main(argv=None):
     )
     started = time.perf_counter()
     quick = args.scale == "quick"
-    n_cal, n_eval = (15, 15) if quick else (100, 300)
+    n_cal, n_eval = (15, 15) if quick else (200, 300)
     max_epochs = 2 if quick else 40
     n_draws = 2 if quick else 10
     seeds = [args.seed + i for i in range(args.n_seeds or (1 if quick else 3))]
@@ -250,7 +255,9 @@ def main(argv=None):
     )
     for key, confidence in OPERATING_POINTS.items():
         op = summary[key]
-        if op["recall"]["n"]:
+        if not op["recall"]["n"]:
+            print(f"confidence {confidence}: no draw reaches {MIN_PRECISION} precision")
+        else:
             print(
                 f"threshold for {MIN_PRECISION} precision (confidence {confidence}; "
                 f"{op['recall']['n']} of {len(rows)} draws reach it): precision "

@@ -218,3 +218,5 @@ def test_cli_min_precision_and_threshold(tmp_path, small_fitted_pipeline, capsys
     assert main([*base, "--overwrite", "--min-precision", "0.9"]) == 1
     err = capsys.readouterr().err
     assert "--validation VAL.cxi" in err and "Traceback" not in err
+    assert main([*base, "--overwrite", "--validation", str(validation)]) == 1
+    assert "go with --min-precision" in capsys.readouterr().err

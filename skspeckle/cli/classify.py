@@ -87,6 +87,8 @@ def _operating_point(args, model):
     if args.threshold is not None:
         return OperatingPoint(args.positive_class, args.threshold, source="--threshold")
     if args.min_precision is None:
+        if args.validation is not None or args.confidence is not None:
+            raise ValueError("--validation and --confidence go with --min-precision P.")
         return None
     if args.validation is None:
         raise ValueError(

@@ -5,8 +5,9 @@ One page, no external assets (figures are embedded as base64 PNG), so that it ca
 attached to a logbook or opened on a machine without network: counts per predicted class,
 the veto (``accepted``) when the run had a threshold, histograms of the class probabilities,
 the class fractions (hit rate) along the run, example frames per class when the input file
-recorded in the results can still be read, and the model's provenance (the results group's
-attributes).
+recorded in the results can still be read (and, when that file has labels, the accuracy, the
+confusion matrix and the veto's precision and recall against them), and the model's
+provenance (the results group's attributes).
 """
 
 import base64
@@ -95,14 +96,15 @@ def _provenance(attrs):
 
 
 def _examples(data, attrs, classes, n_examples):
-    """Gallery of the most probable frames of each predicted class, or a note why not."""
+    """Gallery of the most probable frames of each predicted class, or a note why not; and
+    the input file's labels (``entry_1/labels/y``) when it has them, else None."""
     from skspeckle.io.cxi import FrameReader
     from skspeckle.plot import FrameGalleryDisplay
 
     path = attrs.get("input_file")
     if not path or not os.path.exists(path):
         where = html.escape(str(path))
-        return f'<p class="note">Input frames not available ({where}): no examples.</p>'
+        return f'<p class="note">Input frames not available ({where}): no examples.</p>', None
     labels, valid = (
         data["predicted_label"],
         data.get("valid", np.ones(len(data["predicted_label"]), bool)),
@@ -115,7 +117,7 @@ def _examples(data, attrs, classes, n_examples):
             members = members[np.argsort(-proba[members, j], kind="stable")]
         picked.extend(members[:n_examples])
     if not picked:
-        return '<p class="note">No valid frames: no examples.</p>'
+        return '<p class="note">No valid frames: no examples.</p>', None
     picked = np.asarray(picked)
     # predict_file records the frame dataset(s) as a list (an array of strings in HDF5).
     data_path = attrs.get("data_path")
@@ -126,9 +128,11 @@ def _examples(data, attrs, classes, n_examples):
         if len(reader) != len(labels):
             return (
                 f'<p class="note">{html.escape(path)} now has {len(reader)} frames, the results '
-                f"{len(labels)}: no examples.</p>"
+                f"{len(labels)}: no examples.</p>",
+                None,
             )
         frames = reader[picked]
+        y_true = reader.y
     titles = [
         f"#{i}" + ("" if proba is None else f" p={proba[i, list(classes).index(labels[i])]:.2f}")
         for i in picked
@@ -139,7 +143,34 @@ def _examples(data, attrs, classes, n_examples):
     return (
         f"<p>The {n_examples} most probable frames of each predicted class, "
         f"log<sub>10</sub>(1 + counts), from {html.escape(path)}.</p>" + _png(fig)
+    ), y_true
+
+
+def _against_labels(y_true, data, attrs, valid):
+    """Accuracy, confusion matrix and the veto's precision and recall against the input
+    file's labels (simulated runs, or labelled real ones)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    y_true = np.asarray(y_true).astype(str)[valid]
+    y_pred = np.asarray(data["predicted_label"]).astype(str)[valid]
+    text = (
+        f"<p>The input file has labels (entry_1/labels/y): accuracy "
+        f"{np.mean(y_true == y_pred):.3f} on {len(y_true)} valid frames."
     )
+    if "accepted" in data:
+        positive = str(attrs.get("threshold_positive_class"))
+        accepted = np.asarray(data["accepted"], bool)[valid]
+        truth = y_true == positive
+        if accepted.any() and truth.any():
+            text += (
+                f" Veto: precision {np.mean(truth[accepted]):.3f}, recall "
+                f"{np.sum(truth & accepted) / truth.sum():.3f} for {html.escape(positive)}."
+            )
+    fig = _figure(figsize=(5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, ax=fig.subplots(), colorbar=False, xticks_rotation=30
+    )
+    return "<h2>Against the input's labels</h2>" + text + "</p>" + _png(fig)
 
 
 def write_report(results, output, *, group="skspeckle_results", n_examples=6, overwrite=False):
@@ -245,7 +276,10 @@ def write_report(results, output, *, group="skspeckle_results", n_examples=6, ov
             "<h2>Class fractions along the run</h2><p>Fraction of the valid frames predicted as "
             "each class, in consecutive windows of equal frame count.</p>" + _png(fig)
         )
-    parts.append("<h2>Example frames</h2>" + _examples(data, attrs, classes, n_examples))
+    examples, y_true = _examples(data, attrs, classes, n_examples)
+    if y_true is not None and n_valid:
+        parts.append(_against_labels(y_true, data, attrs, valid))
+    parts.append("<h2>Example frames</h2>" + examples)
     parts.append("<h2>Provenance</h2>" + _provenance(attrs))
     title = f"skspeckle report: {Path(str(attrs.get('input_file', results))).name}"
     page = (

@@ -18,17 +18,17 @@ PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, small_fitted_pipeline):
-    pipe, X, _ = small_fitted_pipeline
+    pipe, X, y = small_fitted_pipeline
     directory = tmp_path_factory.mktemp("report")
-    run = write_cxi(directory / "run.cxi", X)
+    run = write_cxi(directory / "run.cxi", X, y)  # labelled, as a simulated run is
     out = directory / "results.h5"
     op = OperatingPoint("single-hit", 0.3, source="--threshold")
     predict_file(pipe, run, out, operating_point=op)
-    return out, run, pipe, X
+    return out, run, pipe, X, y
 
 
 def test_report_is_self_contained_and_counts_classes(results, tmp_path, capsys):
-    out, run, pipe, X = results
+    out, run, pipe, X, y = results
     page_path = tmp_path / "report.html"
     assert main(["report", str(out), "-o", str(page_path), "--examples", "2"]) == 0
     assert f"wrote {page_path}" in capsys.readouterr().out
@@ -36,7 +36,8 @@ def test_report_is_self_contained_and_counts_classes(results, tmp_path, capsys):
     # No external assets: every image is inline, nothing is fetched.
     assert not re.search(r'(src|href)="(?!data:)', page) and "<script" not in page
     images = PNG.findall(page)
-    assert len(images) == 3  # probabilities, fractions along the run, example frames
+    # Probabilities, fractions along the run, confusion matrix, example frames.
+    assert len(images) == 4
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data in images)
     predicted = pipe.predict(X)
     for label in pipe.classes_:
@@ -48,6 +49,11 @@ def test_report_is_self_contained_and_counts_classes(results, tmp_path, capsys):
     assert f"<b>Veto</b>: {accepted} frames" in page and "threshold from --threshold" in page
     assert sha in page and "model_params" in page and str(run) in page
     assert "The 2 most probable frames of each predicted class" in page
+    accuracy = np.mean(predicted == y)
+    assert f"accuracy {accuracy:.3f} on {len(y)} valid frames" in page
+    single = y == "single-hit"
+    kept = pipe.predict_proba(X)[:, list(pipe.classes_).index("single-hit")] >= 0.3
+    assert kept.any() and f"Veto: precision {np.mean(single[kept]):.3f}" in page
     # An existing report is kept unless --overwrite; nothing else is left behind.
     assert main(["report", str(out), "-o", str(page_path)]) == 1
     assert "already exists" in capsys.readouterr().err
@@ -56,7 +62,7 @@ def test_report_is_self_contained_and_counts_classes(results, tmp_path, capsys):
 
 
 def test_report_without_input_frames_or_group(results, tmp_path, capsys):
-    out, run, _, _ = results
+    out, run, _, _, _ = results
     moved = tmp_path / "results.h5"
     moved.write_bytes(out.read_bytes())
     with h5py.File(moved, "r+") as h5:

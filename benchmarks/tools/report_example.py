@@ -82,14 +82,16 @@ def main(argv=None):
         ]
     ).fit(X_val, y_val)
     save_model(calibrated, out / "calibrated.skops", overwrite=True)
-    X_run, _ = _run_frames(600, args.seed + 7)
+    X_run, y_run = _run_frames(600, args.seed + 7)
     X_check, y_check, _ = make_speckle_patterns(
         [_scenarios.STRUCTURE],
         n_per_class=40,
         classes=_scenarios.CLASSES,
         random_state=args.seed + 11,
     )
-    for name, X, y in (("run", X_run, None), ("validation", X_check, y_check)):
+    # The run's labels go into its file too (a simulated run knows them): the report then
+    # compares the predictions and the veto with them.
+    for name, X, y in (("run", X_run, y_run), ("validation", X_check, y_check)):
         (out / f"{name}.cxi").unlink(missing_ok=True)
         write_cxi(out / f"{name}.cxi", X, y)
 
@@ -116,7 +118,7 @@ def main(argv=None):
     if args.screenshot and shutil.which("chromium") and not status:
         subprocess.run(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-            + [f"--screenshot={out / 'report.png'}", "--window-size=1150,1900"]
+            + [f"--screenshot={out / 'report.png'}", "--window-size=1150,2300"]
             + [(out / "report.html").resolve().as_uri()],
             check=True,
             capture_output=True,

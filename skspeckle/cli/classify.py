@@ -218,8 +218,8 @@ def add_parser(sub):
         type=_probability,
         metavar="C",
         help="with --min-precision: require the one-sided Clopper-Pearson lower bound of the "
-        "precision, at confidence C (e.g. 0.95), to reach P (fewer frames kept, the target met "
-        "more often on new frames)",
+        "precision, at confidence C (e.g. 0.95), to reach P (a more conservative threshold; "
+        "measured on the results page)",
     )
     classify.add_argument(
         "--positive-class",

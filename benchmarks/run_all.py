@@ -43,6 +43,7 @@ SCRIPTS = {
     "sfx_crossdataset": "paper",
     "offline": "paper",
     "open_set": "paper",
+    "calibration": "paper",
 }
 
 

@@ -116,8 +116,9 @@ default={default}
     inside :func:`torch.random.fork_rng`, so its global random state is left untouched. The
     same value gives identical output on the CPU (GPU kernels may be non-deterministic).""",
     "verbose": """verbose : int, default={default}
-    1 prints one line per epoch (losses, elapsed time, throughput); 2 also progress inside
-    epochs.""",
+    1 shows a progress bar over the epochs (tqdm, on stderr: loss, validation loss, ETA), prints
+    one line per epoch (losses, elapsed time, throughput) and a bar for ``transform`` /
+    ``predict`` beyond 10 batches; 2 also a bar over the batches of each epoch.""",
 }
 
 _SHARED_MARKER = re.compile(r"^( *)\.\. shared-parameters:: (.+)$", re.MULTILINE)

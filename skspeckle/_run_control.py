@@ -12,6 +12,7 @@ import time
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+from tqdm import tqdm
 
 from skspeckle.io._atomic import stale_temporaries
 from skspeckle.io.journal import Journal, journal_path
@@ -101,13 +102,23 @@ def model_sha256(model):
 class Progress:
     """Progress lines of a run: every chunk (``verbose >= 2``), every
     :data:`PROGRESS_SECONDS` (``verbose >= 1``, from a timer thread, so also in the middle of
-    a chunk that takes minutes) and a final line, each starting with ``name``."""
+    a chunk that takes minutes) and a final line, each starting with ``name``; and a tqdm bar
+    over the frames (on stderr) when ``progress`` is True, or None and stderr is a terminal."""
 
-    def __init__(self, n_frames, done, verbose, log, name="predict_file"):
+    def __init__(self, n_frames, done, verbose, log, progress=False, name="predict_file"):
         self.n, self.done, self.start_done = n_frames, done, done
         self.verbose, self.log, self.name = verbose, log, name
         self.working = None
         self.t0 = time.perf_counter()
+        self.bar = tqdm(
+            total=n_frames,
+            initial=done,
+            desc=name,
+            unit="frame",
+            disable=None if progress is None else not progress,
+        )
+        if log is print:
+            self.log = self.bar.write  # printed above the bar instead of through it
         self._stop = threading.Event()
         self._thread = None
         if verbose >= 1:
@@ -133,11 +144,13 @@ class Progress:
         self.working = f"frames {start}:{stop}"
 
     def chunk_done(self, done):
+        self.bar.update(done - self.done)
         self.done = done
         if self.verbose >= 2 or (self.verbose >= 1 and done == self.n):
             self.report()
 
     def close(self):
+        self.bar.close()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -187,6 +187,8 @@ class TorchEstimatorMixin:
             resolve_device(self.device),
             dtype=dtype,
             precision=self.precision,
+            # A bar for long calls only: with verbose, beyond 10 batches.
+            progress=self.verbose >= 1 and len(X) > 10 * self.batch_size,
         )
 
     # Fitted attributes holding torch modules, restored in this order by __setstate__.

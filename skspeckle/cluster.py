@@ -340,6 +340,8 @@ def predict_dask(
     resume=False,
     overwrite=False,
     model_sha256=None,
+    operating_point=None,
+    progress=False,
     verbose=0,
     log=print,
 ):
@@ -391,6 +393,9 @@ def predict_dask(
     embeddings, group, nonfinite, resume, overwrite, model_sha256, verbose, log
         As :func:`~skspeckle.streaming.predict_file`. The progress lines start with
         ``predict_dask:``.
+    operating_point, progress
+        As :func:`~skspeckle.streaming.predict_file`: the veto is applied when the results
+        are written; the bar counts the frames as their chunks come back.
 
     Returns
     -------
@@ -473,7 +478,8 @@ def predict_dask(
         resumed = journal.n_finished()
         try:
             with StopOnSignal() as stop:
-                args = (model, darr, journal, manifest, _mask_value(model), stop, verbose, log)
+                reporting = (verbose, log, progress)
+                args = (model, darr, journal, manifest, _mask_value(model), stop, reporting)
                 seconds, shipping = _run(dask_client, *args)
         except BaseException as exc:
             journal.close()
@@ -495,6 +501,7 @@ def predict_dask(
                 overwrite,
                 False,
                 {"seconds": seconds, "resumed_frames": resumed, "n_workers": n_workers_run},
+                operating_point=operating_point,
             )
         except BaseException:
             journal.close()
@@ -542,7 +549,7 @@ def _model_on_workers(client, model, embeddings):
             client.unregister_worker_plugin(name)
 
 
-def _run(client, model, darr, journal, manifest, mask_value, stop, verbose, log):
+def _run(client, model, darr, journal, manifest, mask_value, stop, reporting):
     """Classify and commit every chunk not yet in the journal, at most two tasks per worker
     thread in flight; returns the seconds taken and the model-shipping seconds."""
     import dask
@@ -553,7 +560,8 @@ def _run(client, model, darr, journal, manifest, mask_value, stop, verbose, log)
     n = manifest["n_frames"]
     todo = (item for item in _blocks(darr) if item[0] not in journal.finished)
     source = manifest["input_file"]
-    progress = Progress(n, journal.n_finished(), verbose, log, name="predict_dask")
+    verbose, log, progress = reporting
+    progress = Progress(n, journal.n_finished(), verbose, log, progress, name="predict_dask")
     t_ship = time.perf_counter()
     futures = {}
     try:

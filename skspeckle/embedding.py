@@ -92,8 +92,10 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTor
     .. shared-parameters:: n_iter_no_change, tol, init_from, freeze, image_shape, device, \
 precision, random_state
     verbose : int, default=0
-        1 prints one line per epoch (losses, fraction of active triplets, elapsed time,
-        throughput); 2 also progress inside epochs.
+        1 shows a progress bar over the epochs (tqdm, on stderr: loss, validation loss,
+        ETA), prints one line per epoch (losses, fraction of active triplets, elapsed time,
+        throughput) and a bar for ``transform`` beyond 10 batches; 2 also a bar over the
+        batches of each epoch.
 
     Attributes
     ----------

@@ -64,6 +64,13 @@ _NETWORK_MODULES = (
 )
 # Functions that skspeckle's own pipelines hold (make_pca_svc's FunctionTransformer).
 _PIPELINE_FUNCTIONS = ("skspeckle.baselines.spi.pca_svc.frames_to_vectors",)
+# The fitted parts of sklearn.calibration.CalibratedClassifierCV (plain containers of arrays
+# that skops does not list), so that a calibrated model (skspeckle.calibration) loads.
+_CALIBRATION_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._TemperatureScaling",
+)
 
 
 class UntrustedTypesError(ValueError):
@@ -98,6 +105,7 @@ def _default_trusted():
     # A partial only binds arguments; its function is checked on its own.
     names.add("functools.partial")
     names.update(_PIPELINE_FUNCTIONS)
+    names.update(_CALIBRATION_TYPES)
     for module_name in _NETWORK_MODULES:
         module = import_module(module_name)
         names.update(
@@ -117,7 +125,8 @@ def trusted_types():
     network classes and factories of :mod:`skspeckle.nn.networks` (what
     ``TripletEmbedder(network=...)`` may hold; they are called to rebuild the network) and
     the functions of skspeckle's pipelines (``frames_to_vectors`` of
-    :func:`~skspeckle.baselines.spi.pca_svc.make_pca_svc`).
+    :func:`~skspeckle.baselines.spi.pca_svc.make_pca_svc`) and the fitted calibrators of
+    :class:`sklearn.calibration.CalibratedClassifierCV` (see :mod:`skspeckle.calibration`).
 
     Returns
     -------

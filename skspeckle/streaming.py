@@ -81,6 +81,8 @@ def predict_file(
     overwrite=False,
     in_place=False,
     model_sha256=None,
+    operating_point=None,
+    progress=False,
     verbose=0,
     log=print,
 ):
@@ -118,14 +120,17 @@ def predict_file(
       for signed integer labels, NaN for scores and embeddings;
     - ``nonfinite_pixels`` ``(n,)`` int64: NaN / inf pixels of each frame;
     - the frame source's ids, e.g. ``train_id``, ``pulse_id``, ``cell_id`` ``(n,)`` uint64
-      of a European XFEL run.
+      of a European XFEL run;
+    - ``accepted`` ``(n,)`` bool: the frames that pass ``operating_point`` (valid frames
+      whose probability of its positive class reaches its threshold), only with one.
 
     Group attributes: ``model`` (repr), ``model_params`` (JSON of ``get_params(deep=True)``,
     nested estimators left out), ``model_sha256``, ``skspeckle_version``,
     ``sklearn_version``, ``input_file``, ``data_path``, ``n_frames``, ``created`` (UTC, ISO
     8601), ``seconds`` (of this call), ``resumed_frames`` (taken from the journal),
     ``nonfinite`` (the mode), ``nonfinite_frames``, ``nonfinite_pixels``,
-    ``skipped_frames``.
+    ``skipped_frames``; with ``operating_point``, ``threshold`` and its provenance
+    (:meth:`skspeckle.calibration.OperatingPoint.to_attrs`) and ``accepted_frames``.
 
     Parameters
     ----------
@@ -171,6 +176,13 @@ def predict_file(
         Identity of the model in the journal, checked on resume: the command line passes
         the payload SHA-256 from the model file's header. None: the SHA-256 of
         ``pickle.dumps(model)`` (of ``repr(model)`` if it cannot be pickled).
+    operating_point : skspeckle.calibration.OperatingPoint or None, default=None
+        A veto on the probability of one class (e.g. single hits at 95 % precision); needs
+        a model with ``predict_proba``. It is applied when the results are written, so a
+        resumed run may use another one.
+    progress : bool or None, default=False
+        A progress bar over the frames (tqdm, on stderr: frames/s, ETA); None: only when
+        stderr is a terminal (the command line's default).
     verbose : int, default=0
         1: progress (frames done, frames/s, ETA) every 10 s, also within a chunk, and a
         final line; 2: also every chunk.
@@ -183,7 +195,8 @@ def predict_file(
         ``n_frames``, ``seconds`` (this call), ``frames_per_s`` (frames classified by this
         call per second), ``output_path`` (str), ``group``, ``class_counts`` (dict of
         predicted class to frames, valid frames only), ``resumed_frames``, ``nonfinite``,
-        ``nonfinite_frames``, ``nonfinite_pixels``, ``skipped_frames``.
+        ``nonfinite_frames``, ``nonfinite_pixels``, ``skipped_frames``, and
+        ``accepted_frames`` with ``operating_point``.
 
     Raises
     ------
@@ -201,7 +214,8 @@ def predict_file(
         without ``in_place`` or given with it, ``in_place`` is given with a frame source,
         ``group`` exists with ``in_place``, a frame has non-finite pixels with
         ``nonfinite="error"`` (the message gives its index in the file), a resume does
-        not match the interrupted run, or the model rejects the frames.
+        not match the interrupted run, the model rejects the frames, or
+        ``operating_point`` needs probabilities the model lacks or a class it does not know.
         Finished chunks stay in the journal after any error.
     TypeError
         If the model has no ``predict``.
@@ -244,6 +258,14 @@ def predict_file(
             )
         check_output_path(output_path, overwrite)
     scorer = Scorer(model, embeddings)
+    if operating_point is not None:
+        if scorer.score_name != "probabilities" or scorer.classes is None:
+            raise ValueError(
+                f"operating_point needs a model with predict_proba and classes_; "
+                f"{type(model).__name__} has none. Calibrate it (sklearn.calibration."
+                "CalibratedClassifierCV) or classify without a threshold."
+            )
+        operating_point.accept(np.zeros((0, len(scorer.classes))), scorer.classes)  # checks
     if model_sha256 is None:
         model_sha256 = _model_sha256(model)
     if source is None:
@@ -288,7 +310,13 @@ def predict_file(
         with StopOnSignal() as stop:
             try:
                 seconds = _run(
-                    scorer, reader, journal, manifest, _mask_value(model), stop, verbose, log
+                    scorer,
+                    reader,
+                    journal,
+                    manifest,
+                    _mask_value(model),
+                    stop,
+                    (verbose, log, progress),
                 )
             except BaseException as exc:
                 journal.close()
@@ -311,7 +339,8 @@ def predict_file(
                 overwrite,
                 in_place,
                 {"seconds": seconds, "resumed_frames": resumed},
-                frame_ids,
+                frame_ids=frame_ids,
+                operating_point=operating_point,
             )
         except BaseException:
             journal.close()
@@ -325,10 +354,11 @@ def predict_file(
     }
 
 
-def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
-    """Classify and commit every chunk not yet in the journal; returns the seconds taken."""
+def _run(scorer, reader, journal, manifest, mask_value, stop, reporting):
+    """Classify and commit every chunk not yet in the journal; returns the seconds taken.
+    ``reporting`` is ``(verbose, log, progress)`` of :class:`Progress`."""
     n, step = manifest["n_frames"], manifest["chunk_frames"]
-    progress = Progress(n, journal.n_finished(), verbose, log)
+    progress = Progress(n, journal.n_finished(), *reporting)
     no_data = None if reader.mask is None else ~np.asarray(reader.mask, dtype=bool)
     try:
         for start in range(0, n, step):
@@ -358,10 +388,19 @@ def _run(scorer, reader, journal, manifest, mask_value, stop, verbose, log):
 
 
 def _publish(
-    model, scorer, journal, manifest, target, overwrite, in_place, extra_attrs, frame_ids=None
+    model,
+    scorer,
+    journal,
+    manifest,
+    target,
+    overwrite,
+    in_place,
+    extra_attrs,
+    frame_ids=None,
+    operating_point=None,
 ):
-    """Write the journal's chunks and the frames' ids to the output (atomically, by
-    ResultsWriter); returns the per-run counts."""
+    """Write the journal's chunks, the frames' ids and the operating point's decisions to the
+    output (atomically, by ResultsWriter); returns the per-run counts."""
     n, group = manifest["n_frames"], manifest["group"]
     totals = {"nonfinite_frames": 0, "nonfinite_pixels": 0, "skipped_frames": 0}
     counts = {}
@@ -372,7 +411,10 @@ def _publish(
         "data_path": manifest["data_path"],
         "nonfinite": manifest["nonfinite"],
         **extra_attrs,
+        **(operating_point.to_attrs() if operating_point is not None else {}),
     }
+    if operating_point is not None:
+        totals["accepted_frames"] = 0
     h5 = open_h5(target, "r+") if in_place else None
     try:
         with ResultsWriter(
@@ -388,8 +430,14 @@ def _publish(
             if frame_ids:
                 writer.write_rows(0, **frame_ids)
             for start, arrays in journal.chunks():
-                writer.write_rows(start, **arrays)
                 valid, pixels = arrays["valid"], arrays["nonfinite_pixels"]
+                if operating_point is not None:
+                    arrays = dict(arrays)
+                    arrays["accepted"] = valid & operating_point.accept(
+                        arrays["probabilities"], scorer.classes
+                    )
+                    totals["accepted_frames"] += int(arrays["accepted"].sum())
+                writer.write_rows(start, **arrays)
                 totals["nonfinite_frames"] += int(np.count_nonzero(pixels))
                 totals["nonfinite_pixels"] += int(pixels.sum())
                 totals["skipped_frames"] += int(np.count_nonzero(~valid))

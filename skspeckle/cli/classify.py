@@ -73,6 +73,7 @@ def run(args):
     # --resume without reading the file a second time (old-format files have none: predict_file
     # then hashes the loaded model).
     model, model_sha256 = load_cli_model(args)
+    operating_point = _operating_point(args, model)
     keep = parse_classes(args.keep)
     if keep:  # refuse an existing output now, not after the whole run
         frames_path, list_paths = _keep_outputs(args)
@@ -82,7 +83,7 @@ def run(args):
     with open_frames(
         args.input, args.source, data_path=data_path, chunk_frames=args.chunk_frames, **euxfel
     ) as source:
-        _classify(args, model, model_sha256, source, predict_file)
+        _classify(args, model, model_sha256, source, predict_file, operating_point)
         if keep:
             kept = keep_frames(
                 source,
@@ -99,7 +100,7 @@ def run(args):
     return 0
 
 
-def _classify(args, model, model_sha256, source, predict_file):
+def _classify(args, model, model_sha256, source, predict_file, operating_point):
     """Run predict_file on ``source`` and print its summary."""
     try:
         summary = predict_file(
@@ -111,6 +112,8 @@ def _classify(args, model, model_sha256, source, predict_file):
             resume=args.resume,
             overwrite=args.overwrite,
             model_sha256=model_sha256,
+            operating_point=operating_point,
+            progress=None if args.progress else False,
             verbose=args.verbose,
         )
     except FileExistsError as exc:
@@ -137,6 +140,60 @@ def _classify(args, model, model_sha256, source, predict_file):
         f"{summary['nonfinite_frames']} frame(s); {summary['skipped_frames']} frame(s) skipped "
         "(valid = False)"
     )
+    if operating_point is not None:
+        op = operating_point
+        measured = (
+            f" (precision {op.precision:.3f}, recall {op.recall:.3f} on {op.n_validation} "
+            f"validation frames)"
+            if op.precision is not None
+            else ""
+        )
+        print(
+            f"accepted as {op.positive_class}: {summary['accepted_frames']} frame(s) with "
+            f"probability >= {op.threshold:.4g}{measured}"
+        )
+
+
+def _operating_point(args, model):
+    """The veto of --threshold, or of --min-precision on the labelled --validation frames."""
+    from skspeckle.calibration import OperatingPoint
+
+    if args.threshold is not None:
+        return OperatingPoint(args.positive_class, args.threshold, source="--threshold")
+    if args.min_precision is None:
+        if args.validation is not None or args.confidence is not None:
+            raise ValueError("--validation and --confidence go with --min-precision P.")
+        return None
+    if args.validation is None:
+        raise ValueError(
+            "--min-precision needs labelled validation frames (not used in training) to "
+            "choose the threshold on: pass --validation VAL.cxi (labels in entry_1/labels/y)."
+        )
+    from skspeckle.io.cxi import read_frames
+
+    X, y, _ = read_frames(args.validation, return_labels=True)
+    if y is None or not hasattr(model, "predict_proba"):
+        raise ValueError(
+            f"--validation {args.validation!r} has no labels (entry_1/labels/y)"
+            if y is None
+            else "--min-precision needs a model with predict_proba"
+        )
+    return OperatingPoint.from_estimator(
+        model,
+        X,
+        y,
+        positive_class=args.positive_class,
+        min_precision=args.min_precision,
+        confidence=args.confidence,
+        source=f"--min-precision on {Path(args.validation).resolve()}",
+    )
+
+
+def _probability(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
 
 
 def add_parser(sub):
@@ -262,6 +319,46 @@ def add_parser(sub):
         action="store_true",
         help="replace an existing output file; without --resume, also discard the finished "
         "chunks of an interrupted run",
+    )
+    veto = classify.add_mutually_exclusive_group()
+    veto.add_argument(
+        "--threshold",
+        type=_probability,
+        metavar="T",
+        help="veto: 'accepted' is True for frames whose probability of --positive-class is "
+        ">= T (recorded in the results' attributes)",
+    )
+    veto.add_argument(
+        "--min-precision",
+        type=_probability,
+        metavar="P",
+        help="veto: choose the lowest threshold reaching precision P for --positive-class on "
+        "the labelled --validation frames (highest recall at that purity)",
+    )
+    classify.add_argument(
+        "--confidence",
+        type=_probability,
+        metavar="C",
+        help="with --min-precision: require the one-sided Clopper-Pearson lower bound of the "
+        "precision, at confidence C (e.g. 0.95), to reach P (a more conservative threshold; "
+        "measured on the results page)",
+    )
+    classify.add_argument(
+        "--positive-class",
+        default="single-hit",
+        metavar="C",
+        help="class kept by the veto (default single-hit)",
+    )
+    classify.add_argument(
+        "--validation",
+        metavar="VAL.cxi",
+        help="labelled frames (entry_1/labels/y) the model was not trained on, for --min-precision",
+    )
+    classify.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (shown by default on a terminal, on stderr)",
     )
     classify.add_argument(
         "-v", "--verbose", action="count", default=0, help="progress every 10 s (-vv: every chunk)"

@@ -1,13 +1,16 @@
 """Inference: a module applied to many frames in batches, and the shape of its output."""
 
 import torch
+from tqdm import tqdm
 
 from skspeckle.nn.device import autocast
 
 __all__ = ["predict_batched", "output_shape"]
 
 
-def predict_batched(module, X, batch_size, device, dtype=torch.float64, precision="float32"):
+def predict_batched(
+    module, X, batch_size, device, dtype=torch.float64, precision="float32", progress=False
+):
     """``module`` applied to ``X`` in batches of ``batch_size``, in eval mode without gradient.
 
     Parameters
@@ -23,6 +26,8 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64, precisio
         Of the returned array.
     precision : {"float32", "bfloat16", "float16"}, default="float32"
         Compute precision of the forward pass (see :func:`skspeckle.nn.device.autocast`).
+    progress : bool, default=False
+        A progress bar over the batches (tqdm, on stderr, removed when done).
 
     Returns
     -------
@@ -33,7 +38,8 @@ def predict_batched(module, X, batch_size, device, dtype=torch.float64, precisio
     try:
         module.to(device).eval()
         with torch.inference_mode(), autocast(torch.device(device), precision):
-            for start in range(0, len(X), batch_size):
+            starts = range(0, len(X), batch_size)
+            for start in tqdm(starts, unit="batch", leave=False, disable=not progress):
                 batch = X[start : start + batch_size]
                 if not batch.flags.writeable:  # torch warns on sharing read-only memory
                     batch = batch.copy()

@@ -8,6 +8,7 @@ import math
 import time
 
 import torch
+from tqdm import tqdm
 
 from skspeckle.nn.device import autocast
 from skspeckle.nn.sampling import sequential_batches, shuffled_batches
@@ -158,8 +159,9 @@ def train_module(
         ``"float16"`` the loss is scaled against gradient underflow
         (:class:`torch.amp.GradScaler`).
     verbose : int, default=0
-        1: one line per epoch (loss, validation loss, elapsed time, throughput); 2: also
-        progress within epochs.
+        1: a progress bar over the epochs (tqdm, on stderr: loss, validation loss, ETA) and
+        one line per epoch (loss, validation loss, elapsed time, throughput); 2: also a bar
+        over the batches of each epoch.
     log : callable, default=print
     name : str, default=""
         Prefix of the progress lines.
@@ -196,13 +198,20 @@ def train_module(
     history, best, best_state, stall = [], math.inf, None, 0
     prefix = f"[{name}] " if name else ""
     start = time.perf_counter()
+    # Closed after the loop; on an exception, tqdm closes it when it is collected.
+    bar = tqdm(total=max_epochs, desc=name or "fit", unit="epoch", disable=verbose < 1)
+    if log is print:
+        log = bar.write  # printed above the bar instead of through it
 
     for epoch in range(1, max_epochs + 1):
         t0 = time.perf_counter()
         module.train()
         acc, n_steps = _Accumulator(), 0
         batches = batch_sampler(generator)
-        for i, idx in enumerate(batches):
+        in_epoch = tqdm(
+            batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=verbose < 2
+        )
+        for idx in in_epoch:
             batch = _take(train_data, idx, device)
             if augment is not None:
                 batch = (augment(batch[0], dev_gen),) + batch[1:]
@@ -215,11 +224,6 @@ def train_module(
                 scaler.update()
                 n_steps += 1
             acc.add(loss, metrics, len(idx))
-            if verbose >= 2 and (i + 1) % max(1, len(batches) // 10) == 0:
-                log(
-                    f"{prefix}epoch {epoch}: batch {i + 1}/{len(batches)}, "
-                    f"{time.perf_counter() - start:.1f} s elapsed"
-                )
         train_seconds = time.perf_counter() - t0
         record = {"epoch": epoch, **acc.result()}
         record["n_steps"] = n_steps
@@ -257,6 +261,9 @@ def train_module(
         else:
             stall += 1
         history.append(record)
+        bar.update()
+        shown = ("loss", "val_loss") if val_data is not None else ("loss",)
+        bar.set_postfix({k: f"{record[k]:.4f}" for k in shown})
 
         if verbose >= 1:
             extra = "".join(
@@ -278,6 +285,7 @@ def train_module(
                 )
             break
 
+    bar.close()
     if best_state is not None:
         module.load_state_dict(best_state)
     return history

@@ -15,7 +15,15 @@ classes as the strategy finds them), by
   labels so far (the first batch, with nothing labelled, by diversity alone).
 
 After each batch a ``FewShotCentroidClassifier(k=None)`` (every labelled frame a support,
-SpeckleNN's "mean" aggregation) classifies held-out test frames. Reported per strategy and
+SpeckleNN's "mean" aggregation) classifies held-out test frames.
+
+``--embedder fixed`` (the default) is the above: labels only choose supports.
+``--embedder retrained`` is the online loop of the labelling page: the labelled frames
+themselves train the embedder (DetectorMask(0.25) + the online embedder) after each batch,
+and the next batch is ranked in that embedding; the first batch, with no embedder yet, by
+diversity in a 16-component PCA of ``log(1 + counts)`` of the masked frames (what
+``skspeckle label`` does without a model). No separate 60-per-class set then; ``novelty`` is
+left out there to save time. Reported per strategy and
 budget: Table I's binary accuracy (single hit vs rest; the paper: 0.94 at 25 % area) and the
 3-way accuracy, averaged over seeds (and random orders), with 95 % bootstrap intervals over
 the test frames; and per strategy the smallest budget whose accuracy reaches 0.94 against
@@ -45,6 +53,42 @@ NAME = "active_learning"
 AREA = 0.25
 GOAL = 0.94  # the paper's Table I accuracy at 25 % area
 STRATEGIES = ("random", "uncertainty", "novelty", "diversity", "mixed")
+RETRAINED_STRATEGIES = ("random", "uncertainty", "diversity", "mixed")
+
+
+def pca_embedding(X):
+    """The stand-in embedding before any embedder: masked frames, log(1 + x), 16 PCs."""
+    from sklearn.decomposition import PCA
+
+    flat = np.log1p(np.maximum(DetectorMask(AREA).fit_transform(X), 0)).reshape(len(X), -1)
+    return PCA(n_components=16, random_state=0).fit_transform(flat)
+
+
+def retrained_curve(X_pool, y_pool, X_test, strategy, budgets, seed, max_epochs, device):
+    """As :func:`learning_curve`, with the embedder retrained on the labels at each budget."""
+    order = np.random.default_rng(seed).permutation(len(y_pool))
+    Z_pool = pca_embedding(X_pool)
+    labelled = np.empty(0, dtype=np.int64)
+    out = []
+    for budget in budgets:
+        if strategy == "random":
+            labelled = order[:budget]
+        else:
+            new = rank_for_labelling(
+                Z_pool,
+                labelled,
+                y_pool[labelled],
+                n_frames=budget - len(labelled),
+                strategy=strategy,
+            )
+            labelled = np.concatenate([labelled, new])
+        embed = make_pipeline(
+            DetectorMask(AREA), _scenarios.speckle_embedder(max_epochs, device, seed)
+        ).fit(X_pool[labelled], y_pool[labelled])
+        Z_pool = embed.transform(X_pool)
+        clf = FewShotCentroidClassifier(k=None).fit(Z_pool[labelled], y_pool[labelled])
+        out.append(clf.predict(embed.transform(X_test)))
+    return out
 
 
 def learning_curve(Z_pool, y_pool, Z_test, strategy, budgets, seed):
@@ -74,46 +118,72 @@ def main(argv=None):
     def extra(p):
         p.add_argument("--n-seeds", type=int, default=None, help="training seeds (3 at full)")
         p.add_argument("--n-draws", type=int, default=None, help="random orders per seed")
+        p.add_argument(
+            "--embedder",
+            choices=("fixed", "retrained"),
+            default="fixed",
+            help="fixed: trained once per seed on a separate labelled set; retrained: on the "
+            "labelled frames after each batch",
+        )
 
     args = _common.parse_args(NAME, __doc__.splitlines()[0], argv, extra=extra)
     started = time.perf_counter()
     quick = args.scale == "quick"
-    per_class = (3, 10) if quick else (10, 20, 40, 80, 120, 200)
+    retrained = args.embedder == "retrained"
+    strategies = RETRAINED_STRATEGIES if retrained else STRATEGIES
+    per_class = (
+        (3, 10) if quick else ((10, 20, 40, 60, 100) if retrained else (10, 20, 40, 80, 120, 200))
+    )
     n_pool = 20 if quick else 250  # unlabelled pool, per class
     n_test = 15 if quick else 150  # held-out test frames, per class
     max_epochs = 2 if quick else 40
-    n_seeds = args.n_seeds or (1 if quick else 3)
-    n_draws = args.n_draws or (2 if quick else 5)
+    n_seeds = args.n_seeds or (1 if quick else (2 if retrained else 3))
+    n_draws = args.n_draws or (2 if quick or retrained else 5)
     budgets = [3 * b for b in per_class]
     n_photons = _scenarios.photons_per_pulse("simulation")
 
-    preds = {s: [[] for _ in budgets] for s in STRATEGIES}
+    preds = {s: [[] for _ in budgets] for s in strategies}
     y_test_all = []
     for seed in range(args.seed, args.seed + n_seeds):
         t0 = time.perf_counter()
         X_lab, y_lab, X_test, y_test, _ = _scenarios.online_data(n_test, n_photons, seed)
         X_pool, y_pool = _scenarios.extra_labelled(n_pool, n_photons, seed)
-        embed = make_pipeline(
-            DetectorMask(AREA), _scenarios.speckle_embedder(max_epochs, args.device, seed)
-        ).fit(X_lab, y_lab)
-        Z_pool, Z_test = embed.transform(X_pool), embed.transform(X_test)
         y_test_all.append(y_test)
-        for strategy in STRATEGIES:
+        if not retrained:
+            embed = make_pipeline(
+                DetectorMask(AREA), _scenarios.speckle_embedder(max_epochs, args.device, seed)
+            ).fit(X_lab, y_lab)
+            Z_pool, Z_test = embed.transform(X_pool), embed.transform(X_test)
+        for strategy in strategies:
             draws = range(n_draws) if strategy == "random" else range(1)
             for d in draws:
-                curve = learning_curve(Z_pool, y_pool, Z_test, strategy, budgets, seed * 1000 + d)
+                if retrained:
+                    curve = retrained_curve(
+                        X_pool,
+                        y_pool,
+                        X_test,
+                        strategy,
+                        budgets,
+                        seed * 1000 + d,
+                        max_epochs,
+                        args.device,
+                    )
+                else:
+                    curve = learning_curve(
+                        Z_pool, y_pool, Z_test, strategy, budgets, seed * 1000 + d
+                    )
                 for i, p in enumerate(curve):
                     preds[strategy][i].append(p)
-        print(
-            f"[{time.perf_counter() - started:6.0f} s] seed {seed}: {embed[-1].n_iter_} epochs, "
-            f"{time.perf_counter() - t0:.0f} s",
-            flush=True,
-        )
+            print(
+                f"[{time.perf_counter() - started:6.0f} s] seed {seed} {strategy} done",
+                flush=True,
+            )
+        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     # The test frames differ per seed: score each seed's rows against its own test set by
     # concatenating seeds along the test axis (one row per draw).
     rows = []
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         n_rows = n_draws if strategy == "random" else 1
         for i, b in enumerate(per_class):
             p = preds[strategy][i]
@@ -135,12 +205,22 @@ def main(argv=None):
         reached = [b for b, a in zip(hits, accs) if a >= GOAL]
         return reached[0] if reached else None
 
-    to_goal = {s: labels_to_goal(s) for s in STRATEGIES}
+    to_goal = {s: labels_to_goal(s) for s in strategies}
+    # 0.94 may be out of reach of the embedder here (Table I's reproduction: 0.886 at 25 %
+    # area): also the labels each strategy needs to come within 0.01 of random's best.
+    best_random = max(r["accuracy"] for r in rows if r["strategy"] == "random")
+
+    def labels_to(strategy, level):
+        sel = [r for r in rows if r["strategy"] == strategy and r["accuracy"] >= level]
+        return sel[0]["labels_per_class"] if sel else None
+
+    to_random_best = {s: labels_to(s, best_random - 0.01) for s in strategies}
+    print("labels per class to reach random's best - 0.01:", to_random_best, flush=True)
     print("labels per class to reach", GOAL, to_goal, flush=True)
 
     fig, axes = _common.figure(1, 2, figsize=(10, 3.8), sharex=True)
     for ax, metric in zip(axes, ("accuracy", "accuracy_nway")):
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             sel = [r for r in rows if r["strategy"] == strategy]
             x = [r["labels_per_class"] for r in sel]
             y = np.array([r[metric] for r in sel])
@@ -156,14 +236,16 @@ def main(argv=None):
     axes[0].axhline(GOAL, color="k", lw=0.8, ls="--")
     axes[0].set_ylabel("accuracy, 95 % bootstrap interval")
     axes[1].legend(fontsize=8)
-    _common.save_figure(fig, NAME, args)
+    # Both modes share the results folder; the retrained one has its own file names.
+    stem = f"{NAME}_retrained" if retrained else NAME
+    _common.save_figure(fig, stem, args)
     return _common.write_result(
-        NAME,
+        stem,
         args,
         {
             "structure": _scenarios.STRUCTURE,
             "detector_area": AREA,
-            "embedder_labelled_per_class": _scenarios.N_LABELLED,
+            "embedder_labelled_per_class": None if retrained else _scenarios.N_LABELLED,
             "max_epochs": max_epochs,
             "pool_per_class": n_pool,
             "test_per_class": n_test,
@@ -171,6 +253,9 @@ def main(argv=None):
             "random_orders_per_seed": n_draws,
             "goal_accuracy": GOAL,
             "labels_per_class_to_goal": to_goal,
+            "random_best_accuracy": best_random,
+            "labels_per_class_to_random_best_minus_0.01": to_random_best,
+            "embedder": args.embedder,
             "rows": rows,
         },
         started,

@@ -12,7 +12,7 @@ import sys
 __all__ = ["build_parser", "main"]
 
 # In the order ``skspeckle --help`` lists them.
-_COMMANDS = ("demo", "classify")
+_COMMANDS = ("demo", "classify", "label")
 
 
 def build_parser():

@@ -21,9 +21,8 @@ SpeckleNN's "mean" aggregation) classifies held-out test frames.
 ``--embedder retrained`` is the online loop of the labelling page: the labelled frames
 themselves train the embedder (DetectorMask(0.25) + the online embedder) after each batch,
 and the next batch is ranked in that embedding; the first batch, with no embedder yet, by
-diversity in a 16-component PCA of ``log(1 + counts)`` of the masked frames (what
-``skspeckle label`` does without a model). No separate 60-per-class set then; ``novelty`` is
-left out there to save time. Reported per strategy and
+diversity in a 16-component PCA of ``log(1 + counts)`` of the masked frames. No separate
+60-per-class set then; ``novelty`` is left out there to save time. Reported per strategy and
 budget: Table I's binary accuracy (single hit vs rest; the paper: 0.94 at 25 % area) and the
 3-way accuracy, averaged over seeds (and random orders), with 95 % bootstrap intervals over
 the test frames; and per strategy the smallest budget whose accuracy reaches 0.94 against

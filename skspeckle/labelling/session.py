@@ -10,8 +10,8 @@ the review figures' data and the exports from them.
 Embeddings: with a model (a fitted ``Pipeline`` ending in a
 :class:`~skspeckle.few_shot.FewShotCentroidClassifier`), its steps but the last; without one,
 until an embedder is trained, a principal-component projection of the frames (binned to at
-most 64 pixels a side, ``log(1 + counts)``), fitted on the run itself: enough to order frames
-by diversity and to show a map, not a trained embedding.
+most 64 pixels a side, ``log(1 + counts)``, scaled to unit length), fitted on the run itself:
+enough to order frames by diversity and to show a map, not a trained embedding.
 """
 
 import contextlib
@@ -97,10 +97,12 @@ def open_run(run, data_path=None):
 
 
 def _pca_front(shape):
-    """The stand-in embedding of a run without a model: bin, log, 16 principal components."""
+    """The stand-in embedding of a run without a model: bin, log, 16 principal components,
+    scaled to unit length (squared distances in [0, 4], as between TripletEmbedder outputs,
+    so the few-shot temperature and the novelty scores mean the same)."""
     from sklearn.decomposition import PCA
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.preprocessing import FunctionTransformer, Normalizer
 
     from skspeckle.preprocessing import PixelBinning
 
@@ -109,6 +111,7 @@ def _pca_front(shape):
         PixelBinning(factor, image_shape=tuple(shape)),
         FunctionTransformer(np.log1p),
         PCA(n_components=16, random_state=0),
+        Normalizer(),
     )
 
 
@@ -428,7 +431,8 @@ class LabelSession:
 
         The confusion matrix compares the labels so far with cross-validated predictions
         (stratified folds over the labelled frames, each fold's supports from the others),
-        since every labelled frame is a support and would predict itself.
+        since every labelled frame is a support and would predict itself; classes with fewer
+        than 2 labelled frames are left out of it.
         """
         with self._mutex:
             index, y = self._labelled_classes()
@@ -452,9 +456,13 @@ class LabelSession:
         from skspeckle.few_shot import FewShotCentroidClassifier
 
         classes, counts = np.unique(y, return_counts=True)
-        if len(classes) < 2 or counts.min() < 2:
+        classes = classes[counts >= 2]  # a class needs a frame left out and a support left
+        if len(classes) < 2:
             return None
-        cv = StratifiedKFold(n_splits=min(5, int(counts.min())), shuffle=True, random_state=0)
+        keep = np.isin(y, classes)
+        index, y = index[keep], y[keep]
+        n_splits = min(5, int(counts[counts >= 2].min()))
+        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
         predicted = cross_val_predict(
             FewShotCentroidClassifier(k=None, aggregation=self.aggregation), self.Z[index], y, cv=cv
         )

@@ -179,8 +179,8 @@ document.addEventListener("keydown", (e) => {
       case "u": case "Backspace": e.preventDefault(); undo(); break;
       case "ArrowRight": case " ": e.preventDefault(); move(1); break;
       case "ArrowLeft": e.preventDefault(); move(-1); break;
-      case "ArrowDown": if (layout === "grid") { e.preventDefault(); move(4); } break;
-      case "ArrowUp": if (layout === "grid") { e.preventDefault(); move(-4); } break;
+      case "ArrowDown": if (layout === "grid") { e.preventDefault(); move(6); } break;
+      case "ArrowUp": if (layout === "grid") { e.preventDefault(); move(-6); } break;
       case "g": layout = layout === "one" ? "grid" : "one"; render(); break;
       case "o": orderMode = orderMode === "run" ? "active" : "run"; pos = 0; render(); break;
       case "r": retrain(); break;

@@ -118,6 +118,14 @@ def main(argv=None):
         p.add_argument("--n-seeds", type=int, default=None, help="training seeds (3 at full)")
         p.add_argument("--n-draws", type=int, default=None, help="random orders per seed")
         p.add_argument(
+            "--per-class",
+            type=int,
+            nargs="+",
+            default=None,
+            help="labelling budgets, frames per class on average (default: 10 20 40 80 120 200; "
+            "retrained: 10 20 40 60 100)",
+        )
+        p.add_argument(
             "--embedder",
             choices=("fixed", "retrained"),
             default="fixed",

@@ -16,13 +16,8 @@ def run(args):
 
         model = load_model(args.model, trusted=args.trust or None)
     labels = args.labels
-    if labels is None:  # beside the run, or in the working directory for the bundled frames
-        run_path = Path(args.run)
-        labels = (
-            Path(f"{BUNDLED_PR772}.labels.csv")
-            if args.run == BUNDLED_PR772 and not run_path.exists()
-            else run_path.with_name(f"{run_path.stem}.labels.csv")
-        )
+    if labels is None:  # in the working directory: raw-data folders are often read-only
+        labels = Path(f"{Path(args.run).stem or BUNDLED_PR772}.labels.csv")
     session = LabelSession(args.run, labels, model=model, data_path=args.data_path)
     try:
         serve(session, args.port)
@@ -60,7 +55,8 @@ def add_parser(sub):
     label.add_argument(
         "--labels",
         metavar="LABELS.csv",
-        help="label file, .csv or .json (default: RUN's name with .labels.csv, beside it)",
+        help="label file, .csv or .json (default: RUN's name with .labels.csv, in the "
+        "working directory)",
     )
     label.add_argument(
         "--data-path", metavar="P", help="frame dataset (default entry_1/data_1/data)"

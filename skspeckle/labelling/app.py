@@ -112,6 +112,8 @@ def create_app(session):
 
     def export_labels(request):
         kind = request.path_params["kind"]
+        if kind not in ("csv", "json"):
+            return error(404, ValueError(f"No labels.{kind}: export labels.csv or labels.json."))
         text = session.store.to_csv() if kind == "csv" else session.store.to_json()
         name = f"{Path(session.store.path).stem}.{kind}"
         return Response(

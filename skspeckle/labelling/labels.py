@@ -176,7 +176,7 @@ class LabelStore:
         ValueError
             If ``label`` is not one of :data:`LABELS` (or a reference code).
         """
-        index = self._check_index(index)
+        index = self.check_index(index)
         label = None if label is None else _label_from(label)
         with self._mutex:
             previous = self.labels.get(index)
@@ -203,7 +203,8 @@ class LabelStore:
             self.labels[index] = label
             self._times[index] = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-    def _check_index(self, index):
+    def check_index(self, index):
+        """``index`` as an int; IndexError unless it is a frame of the run."""
         if isinstance(index, bool) or int(index) != index or not 0 <= index < self.n_frames:
             raise IndexError(
                 f"Frame index {index!r} is outside the run (0 to {self.n_frames - 1})."

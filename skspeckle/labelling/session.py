@@ -377,7 +377,7 @@ class LabelSession:
     # ------------------------------------------------------------------ views
     def png(self, index):
         """Frame ``index`` as a PNG (cached)."""
-        index = self.store._check_index(index)
+        index = self.store.check_index(index)
         if index not in self._png:
             if len(self._png) > 2048:  # a bound on memory for long sessions
                 self._png.clear()

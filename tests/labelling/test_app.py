@@ -119,6 +119,19 @@ def test_bad_requests_get_clear_errors(client):
     assert "two classes" in c.post("/api/retrain").json()["error"]
     assert c.post("/api/embedder").status_code == 409
     assert c.post("/api/undo", json={"tab": "nobody"}).json()["index"] is None
+    assert c.get("/export/labels.xml").status_code == 404
+
+
+def test_two_tabs_keep_each_others_labels(client, tmp_path):
+    c, session, _ = client
+    c.post("/api/label", json={"index": 1, "label": "no-hit", "tab": "left"})
+    c.post("/api/label", json={"index": 2, "label": "multi-hit", "tab": "right"})
+    c.post("/api/label", json={"index": 3, "label": "unknown", "tab": "left"})
+    assert c.post("/api/undo", json={"tab": "right"}).json()["index"] == 2
+    labels = c.get("/api/state").json()["labels"]
+    assert labels[1:4] == ["no-hit", None, "unknown"]
+    rows = list(csv.DictReader(session.store.path.open()))
+    assert [(r["frame_index"], r["label"]) for r in rows] == [("1", "no-hit"), ("3", "unknown")]
 
 
 def test_a_model_must_be_a_few_shot_pipeline(cxi_run, tmp_path):

@@ -268,6 +268,9 @@ function show(view) {
   if (view === "review") loadReview().catch((e) => say(e.message, true));
 }
 
+// A clicked button keeps the focus, and space or Enter would press it again: the keys are
+// for labelling, so give the focus back to the page.
+document.addEventListener("click", (e) => { if (e.target.tagName === "BUTTON") e.target.blur(); });
 $("view-label").onclick = () => show("label");
 $("view-review").onclick = () => show("review");
 $("retrain").onclick = retrain;

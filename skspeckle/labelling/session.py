@@ -241,13 +241,12 @@ class LabelSession:
     def _active_order(self):
         labelled = np.array(sorted(self.store.labels), dtype=np.int64)
         index, y = self._labelled_classes()
-        # Frames with a note (unknown, needs-help) count as labelled but are no class.
         n_rank = min(RANKED_FRAMES, self.n_frames - len(labelled))
         if n_rank <= 0:
             return []
         if len(np.unique(y)) >= 2:
-            # Frames with a note are no support but are labelled: rank a few more frames and
-            # drop them from the order.
+            # Frames with a note (unknown, needs-help) are labelled but no support: rank a few
+            # more frames and drop them from the order.
             ranked = rank_for_labelling(
                 self.Z, index, y.astype(str), n_frames=n_rank + len(labelled) - len(index)
             )

@@ -141,6 +141,7 @@ def main(argv=None):
     per_class = (
         (3, 10) if quick else ((10, 20, 40, 60, 100) if retrained else (10, 20, 40, 80, 120, 200))
     )
+    per_class = tuple(args.per_class or per_class)
     n_pool = 20 if quick else 250  # unlabelled pool, per class
     n_test = 15 if quick else 150  # held-out test frames, per class
     max_epochs = 2 if quick else 40

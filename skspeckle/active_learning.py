@@ -38,8 +38,10 @@ __all__ = ["STRATEGIES", "rank_for_labelling", "uncertainty_scores"]
 
 #: The strategies of :func:`rank_for_labelling`.
 STRATEGIES = ("mixed", "uncertainty", "novelty", "diversity", "random")
-#: Default weights of (uncertainty, novelty, diversity) of ``strategy="mixed"``: measured on
-#: the online scenario (``benchmarks/paper/active_learning.py``, docs/results.md).
+#: Default weights of (uncertainty, novelty, diversity) of ``strategy="mixed"``, chosen a
+#: priori (uncertainty first, diversity to spread a batch, a little novelty), not tuned:
+#: ``benchmarks/paper/active_learning.py`` found no gain over random selection with them on
+#: the online scenario (docs/results.md, "Active learning").
 DEFAULT_WEIGHTS = (0.6, 0.1, 0.3)
 
 

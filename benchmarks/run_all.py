@@ -44,6 +44,7 @@ SCRIPTS = {
     "offline": "paper",
     "open_set": "paper",
     "calibration": "paper",
+    "active_learning": "paper",
 }
 
 

@@ -12,7 +12,7 @@ import sys
 __all__ = ["build_parser", "main"]
 
 # In the order ``skspeckle --help`` lists them.
-_COMMANDS = ("demo", "classify", "report", "stream", "om")
+_COMMANDS = ("demo", "classify", "label", "report", "stream", "om")
 
 
 def build_parser():

@@ -64,7 +64,7 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTor
         The embedding network. ``"speckle_nn"``: SpeckleNN's network
         (:func:`~skspeckle.nn.networks.speckle_net.speckle_net`, 2.8 M parameters at 48 x 48).
         ``"speckle_nn_small"``: a network of the FPGA class of Dave et al. 2025
-        (:func:`~skspeckle.nn.networks.speckle_net_small.speckle_net_small`, 64 K parameters
+        (:func:`~skspeckle.nn.networks.speckle_net_small.speckle_net_small`, 69 K parameters
         at 48 x 48 with ``n_components=50``, the paper's embedding size), for low
         single-frame latency; its accuracy and latency beside the full network are on the
         results page (``docs/results.md``, Small network). A callable is a factory

@@ -7,24 +7,26 @@ embedding instead of 128, 90 % accuracy and 45 us per frame on a KCU1500 board. 
 built to that class (size, embedding, latency); its layers and widths are this package's, not
 taken from that paper:
 
-- a 5x5 convolution with stride 2 (1 -> 16 channels), batch norm, activation, 2x2 max pool;
-- a 3x3 convolution (16 -> 32 channels), batch norm, activation, 2x2 max pool;
-- two fully connected layers (-> 104 -> ``n_components``).
+- a 5x5 convolution (1 -> 16 channels), batch norm, activation, 4x4 max pool;
+- a 3x3 convolution (16 -> 32 channels), batch norm, activation;
+- two fully connected layers (-> 24 -> ``n_components``).
 
-At 48 x 48 frames and ``n_components=50`` it has 63,706 trainable parameters and needs 0.63 M
+At 48 x 48 frames and ``n_components=50`` it has 68,586 trainable parameters and needs 1.2 M
 multiply-accumulates per frame (the full network with 128 components: 2.77 M parameters and
-20.9 M multiply-accumulates). The stride of the first convolution does the work of the first
-pooling of the full network at a quarter of its cost. The convolutions have no bias: the batch
-norm after each of them has its own shift, so a bias would be redundant; and the order conv ->
-batch norm -> activation (the full network has conv -> activation -> batch norm) lets each
-batch norm fold into its convolution's weights and one bias for inference, the form that
-fixed-point (FPGA, int8) deployments quantise.
+20.9 M multiply-accumulates). The first convolution keeps stride 1, because at 2 x 2 binning the
+speckle is sampled near the Nyquist rate, and the features end on a 9 x 9 grid; most of the
+parameters sit in the narrow first fully connected layer. The convolutions have no bias: the
+batch norm after each of them has its own shift, so a bias would be redundant; and the order
+conv -> batch norm -> activation (the full network has conv -> activation -> batch norm) lets
+each batch norm fold into its convolution's weights and one bias for inference, the form that
+fixed-point (FPGA, int8) deployments quantise. Its accuracy and latency beside the full network
+are on the results page (``docs/results.md``, Small network).
 
 >>> import torch
 >>> from skspeckle.nn.networks.layers import n_parameters
 >>> net = speckle_net_small((48, 48), n_components=50)
 >>> n_parameters(net)
-63706
+68586
 >>> out = net(torch.rand(3, 48, 48)).detach()
 >>> tuple(out.shape), round(float(out.norm(dim=1).min()), 4)
 ((3, 50), 1.0)
@@ -37,24 +39,24 @@ from skspeckle.nn.networks.speckle_net import _activation
 
 __all__ = ["SmallSpeckleNet", "speckle_net_small", "MIN_FRAME_SIZE"]
 
-#: Smallest frame side the network accepts: conv5/2 -> pool2 -> conv3 -> pool2 needs
-#: (((s - 5) // 2 + 1) // 2 - 2) // 2 >= 1, i.e. s >= 19. Smaller frames are zero-padded to it.
-MIN_FRAME_SIZE = 19
+#: Smallest frame side the network accepts: conv5 -> pool4 -> conv3 needs (s - 4) // 4 - 2 >= 1,
+#: i.e. s >= 16 (as the full network). Smaller frames are zero-padded to it.
+MIN_FRAME_SIZE = 16
 
 
 def _side_out(size):
-    """Side length after conv5/2 -> pool2 -> conv3 -> pool2 (no padding, floor pooling)."""
-    return (((size - 5) // 2 + 1) // 2 - 2) // 2
+    """Side length after conv5 -> pool4 -> conv3 (no padding, floor pooling)."""
+    return (size - 4) // 4 - 2
 
 
 class SmallSpeckleNet(nn.Module):
-    """A SpeckleNN embedding network of the FPGA class (≈ 65 K parameters).
+    """A SpeckleNN embedding network of the FPGA class (69 K parameters at 48 x 48).
 
     Parameters
     ----------
     image_shape : tuple of int
         ``(H, W)`` of the frames. Frames smaller than :data:`MIN_FRAME_SIZE` (19) in a
-        dimension are zero-padded symmetrically up to 19 inside :meth:`forward`.
+        dimension are zero-padded symmetrically up to 16 inside :meth:`forward`.
     n_components : int, default=50
         Size of the embedding (50 in Dave et al. 2025).
     activation : {"relu", "prelu"}, default="relu"
@@ -62,22 +64,23 @@ class SmallSpeckleNet(nn.Module):
         keeps the network a chain of operations that fixed-point hardware supports.
     channels : tuple of two int, default=(16, 32)
         Output channels of the two convolutions.
-    hidden : int, default=104
-        Width of the first fully connected layer.
+    hidden : int, default=24
+        Width of the first fully connected layer: a narrow bottleneck, since its input
+        (``channels[1] * 9 * 9`` at 48 x 48) holds most of the parameters.
 
     Notes
     -----
     Input: float32 tensor ``(B, H, W)`` or ``(B, 1, H, W)`` (the scaled frames). Output:
     float32 ``(B, n_components)`` rows of unit L2 norm. The parameter count grows with the
     frame size through the first fully connected layer (``channels[1] * h' * w'`` inputs,
-    with ``h' = w' = 4`` at 48 x 48 and 10 at 96 x 96): bin large frames (e.g.
+    with ``h' = w' = 9`` at 48 x 48 and 21 at 96 x 96): bin large frames (e.g.
     :class:`~skspeckle.preprocessing.PixelBinning`) to stay in the FPGA class.
     Source: Dave et al. 2025 for the class (parameters, embedding size, latency); the layers
     and widths are this package's (see the module docstring).
     """
 
     def __init__(
-        self, image_shape, n_components=50, *, activation="relu", channels=(16, 32), hidden=104
+        self, image_shape, n_components=50, *, activation="relu", channels=(16, 32), hidden=24
     ):
         super().__init__()
         h, w = (int(s) for s in image_shape)
@@ -94,14 +97,13 @@ class SmallSpeckleNet(nn.Module):
         )
         c1, c2 = (int(c) for c in channels)
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=5, stride=2, bias=False),
+            nn.Conv2d(1, c1, kernel_size=5, bias=False),
             nn.BatchNorm2d(c1),
             _activation(activation, c1),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(4),
             nn.Conv2d(c1, c2, kernel_size=3, bias=False),
             nn.BatchNorm2d(c2),
             _activation(activation, c2),
-            nn.MaxPool2d(2),
         )
         self.n_flat = c2 * _side_out(ph) * _side_out(pw)
         self.head = nn.Sequential(

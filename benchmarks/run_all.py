@@ -32,6 +32,8 @@ SCRIPTS = {
     "training_speed": "speed",
     "simulator_speed": "speed",
     "streaming_veto": "speed",
+    "latency": "speed",
+    "gpu_check": "speed",  # skips at once without CUDA (the CPU dry run is in the tests)
     "real_frames": "paper",
     "baselines_overview": "paper",
     "shape_robustness": "paper",
@@ -40,6 +42,7 @@ SCRIPTS = {
     "sfx_crossdataset": "paper",
     "offline": "paper",
     "open_set": "paper",
+    "small_network": "paper",
 }
 
 

@@ -14,6 +14,9 @@ al. 2025: 64.6 K parameters, 50-d, 45 us per frame on an FPGA, about 400 us on a
   thread;
 - ``pipeline_predict``: ``pipe.predict(frame[None])`` of ``DetectorMask(0.25)`` ->
   embedder -> ``FewShotCentroidClassifier(k=5)``, one thread;
+- ``hot_loop``: the same three steps called one by one the way docs/latency.rst suggests for a
+  per-frame loop: ``mask.transform``, the bare module under ``torch.inference_mode()``, then
+  ``few_shot.predict`` on the embedding, one thread;
 - ``onnxruntime``: the same ``module_`` exported to ONNX and run by an ONNX Runtime
   ``InferenceSession`` (CPU execution provider, one intra-op and one inter-op thread) on a
   ready numpy frame; skipped, and listed under ``missing``, without the ``onnx`` extra.
@@ -127,12 +130,19 @@ def main(argv=None):
             with torch.inference_mode():
                 return module(tensor)
 
+        def hot_loop(mask=pipe[0], module=module, few_shot=pipe[-1]):
+            with torch.inference_mode():
+                z = module(torch.from_numpy(mask.transform(frame)))
+            return few_shot.predict(z.numpy())
+
         functions = {
             "eager": eager,
             "eager_default_threads": eager,
             "transform": lambda embedder=embedder: embedder.transform(frame),
             "pipeline_predict": lambda pipe=pipe: pipe.predict(frame),
+            "hot_loop": hot_loop,
         }
+        assert hot_loop() == pipe.predict(frame)  # the recipe gives the pipeline's label
         session = onnx_session(module, tensor)
         if session is None:
             missing.append("onnxruntime: not installed (the onnx extra)")

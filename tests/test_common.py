@@ -109,15 +109,7 @@ INSTANCES = {
     ],
     "TotalIntensityClassifier": [TotalIntensityClassifier()],
     "TripletEmbedder": [
-        TripletEmbedder(n_components=3, max_epochs=2, batch_size=16, random_state=0, device="cpu"),
-        TripletEmbedder(
-            n_components=3,
-            network="speckle_nn_small",
-            max_epochs=2,
-            batch_size=16,
-            random_state=0,
-            device="cpu",
-        ),
+        TripletEmbedder(n_components=3, max_epochs=2, batch_size=16, random_state=0, device="cpu")
     ],
 }
 ESTIMATORS = [estimator for name in sorted(INSTANCES) for estimator in INSTANCES[name]]

@@ -23,7 +23,7 @@ al. 2025: 64.6 K parameters, 50-d, 45 us per frame on an FPGA, about 400 us on a
 
 Each variant is called ``n_calls`` times per round, the rounds interleaved (so load drift hits
 every variant alike), after a warm-up; the figure is the median over all calls (1000 at full
-scale, 200 at quick), with the quartiles and the 99th percentile. The weights are untrained
+scale, 100 at quick), with the quartiles and the 99th percentile. The weights are untrained
 (``max_epochs=0``): the latency does not depend on them. Goal (issue 17): <= 45 us per
 frame with the small network.
 
@@ -105,7 +105,7 @@ def main(argv=None):
     args = _common.parse_args(NAME, __doc__.splitlines()[0], argv)
     started = time.perf_counter()
     quick = args.scale == "quick"
-    n_rounds, n_calls, warmup = (1, 200, 20) if quick else (5, 200, 100)
+    n_rounds, n_calls, warmup = (1, 100, 10) if quick else (5, 200, 100)
     default_threads = os.cpu_count()
     X, y, _ = make_speckle_patterns(["3jb9"], n_per_class=10 if quick else 40, random_state=0)
     frame = X[:1]  # (1, 48, 48) float32 photons

@@ -35,6 +35,8 @@ SCRIPTS = {
     "live_stream": "speed",
     "euxfel_read": "speed",
     "dask_scaling": "speed",
+    "latency": "speed",
+    "gpu_check": "speed",  # skips at once without CUDA (the CPU dry run is in the tests)
     "real_frames": "paper",
     "baselines_overview": "paper",
     "shape_robustness": "paper",
@@ -45,6 +47,7 @@ SCRIPTS = {
     "open_set": "paper",
     "calibration": "paper",
     "active_learning": "paper",
+    "small_network": "paper",
 }
 
 

@@ -15,13 +15,18 @@ from skspeckle.nn.losses import TripletBatchLoss
 from skspeckle.nn.mining import MINING_STRATEGIES
 from skspeckle.nn.networks.layers import EmbeddingModel
 from skspeckle.nn.networks.speckle_net import speckle_net
+from skspeckle.nn.networks.speckle_net_small import speckle_net_small
 from skspeckle.nn.sampling import balanced_batches
 from skspeckle.nn.training import adam, train_module
 from skspeckle.utils._callers import calling_pipelines, warn_if_groups_held_back
 from skspeckle.utils._images import validate_images
 from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
-__all__ = ["TripletEmbedder"]
+__all__ = ["TripletEmbedder", "NETWORKS"]
+
+#: The named networks of ``TripletEmbedder(network=...)``: factories ``(image_shape,
+#: n_components, activation=...) -> torch.nn.Module``.
+NETWORKS = {"speckle_nn": speckle_net, "speckle_nn_small": speckle_net_small}
 
 _MAX_VAL_BATCH = 128
 
@@ -55,15 +60,22 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTor
         ``d(a,p) < d(a,n) < d(a,p) + margin`` (Schroff et al. 2015; SpeckleNN Sec. III C),
         falling back to the closest easy negative, else the farthest hard one.
     .. shared-parameters:: augment
-    network : callable or None, default=None
-        Factory ``network(image_shape, n_components) -> torch.nn.Module`` replacing the
-        SpeckleNN network. The module receives the scaled frames as a float32 tensor ``(B,
-        H, W)`` and must return ``(B, n_components)``; the output is L2-normalised for it.
-        ``activation`` is ignored then. For instance
-        ``functools.partial(skspeckle.nn.networks.speckle_net, init="paper")`` uses the
-        paper's N(0, 0.2) weight initialisation.
+    network : {"speckle_nn", "speckle_nn_small"}, callable or None, default="speckle_nn"
+        The embedding network. ``"speckle_nn"``: SpeckleNN's network
+        (:func:`~skspeckle.nn.networks.speckle_net.speckle_net`, 2.8 M parameters at 48 x 48).
+        ``"speckle_nn_small"``: a network of the FPGA class of Dave et al. 2025
+        (:func:`~skspeckle.nn.networks.speckle_net_small.speckle_net_small`, 69 K parameters
+        at 48 x 48 with ``n_components=50``, the paper's embedding size), for low
+        single-frame latency; its accuracy and latency beside the full network are on the
+        results page (``docs/results.md``, Small network). A callable is a factory
+        ``network(image_shape, n_components) -> torch.nn.Module``: the module receives the
+        scaled frames as a float32 tensor ``(B, H, W)`` and must return ``(B,
+        n_components)``; the output is L2-normalised for it, and ``activation`` is ignored.
+        For instance ``functools.partial(skspeckle.nn.networks.speckle_net.speckle_net,
+        init="paper")`` uses the paper's N(0, 0.2) weight initialisation. None, the
+        earlier default, is ``"speckle_nn"``.
     activation : {"relu", "prelu"}, default="relu"
-        Non-linearity of the default network (ReLU in the paper).
+        Non-linearity of the named networks (ReLU in the paper).
     normalize : {"log1p", "log1p-standardize", "standardize"} or None, default="log1p"
         Input scaling, part of ``module_``
         (see :func:`skspeckle.nn.scaling.scale_frames`).
@@ -164,7 +176,7 @@ precision, random_state
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "margin": [Interval(Real, 0, 4, closed="right")],
         "mining": [StrOptions(set(MINING_STRATEGIES))],
-        "network": [None, callable],
+        "network": [StrOptions(set(NETWORKS)), callable, None],
         "activation": [StrOptions({"relu", "prelu"})],
     }
     _module_type = EmbeddingModel
@@ -177,7 +189,7 @@ precision, random_state
         margin=0.5,
         mining="semihard",
         augment=None,
-        network=None,
+        network="speckle_nn",
         activation="relu",
         normalize="log1p",
         max_epochs=100,
@@ -290,8 +302,9 @@ precision, random_state
         return self
 
     def _build_network(self, input_shape, n_outputs):
-        if self.network is None:
-            return speckle_net(input_shape, n_outputs, activation=self.activation)
+        if self.network is None or isinstance(self.network, str):
+            factory = NETWORKS[self.network or "speckle_nn"]
+            return factory(input_shape, n_outputs, activation=self.activation)
         return self.network(input_shape, n_outputs)
 
     def _train(self, module, X, y_enc, train_idx, val_idx, seed, options, g_enc):

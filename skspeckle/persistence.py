@@ -59,6 +59,7 @@ _MAX_HEADER_BYTES = 1 << 16
 # parameter of TripletEmbedder) when a model is loaded.
 _NETWORK_MODULES = (
     "skspeckle.nn.networks.speckle_net",
+    "skspeckle.nn.networks.speckle_net_small",
     "skspeckle.nn.networks.spi",
     "skspeckle.nn.networks.sfx",
 )

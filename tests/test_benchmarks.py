@@ -1,7 +1,8 @@
 """The benchmark plumbing: result files, provenance, timing ratios and the Table I metrics.
 
 The scripts themselves are smoke-tested by ``benchmarks/run_all.py --scale quick``; these
-tests check the pieces every script relies on, in well under a second.
+tests check the pieces every script relies on, in well under a second, and the CPU dry run of
+``speed/gpu_check.py`` (which ``run_all.py`` skips without CUDA).
 """
 
 import json
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import accuracy_score, f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -104,3 +106,27 @@ def test_single_rate_by_n_particles_counts_single_calls_per_particle_number():
     preds = np.array([["single-hit", "multi-hit", "single-hit", "non-sample-hit"]] * 2)
     rates = _scenarios.single_rate_by_n_particles(preds, [1, 1, 2, 0])
     assert rates == {"0": 0.0, "1": 0.5, "2": 1.0}
+
+
+def test_gpu_check_dry_run_on_the_cpu_runs_every_check(tmp_path):
+    """``gpu_check.py --device cpu --scale quick``: the script's own logic, on any machine."""
+    gpu_check = pytest.importorskip("speed.gpu_check")
+    assert gpu_check.main(["--device", "cpu", "--scale", "quick", "--out-dir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "gpu_check.json").read_text())["results"]
+    assert results["failed"] == [] and results["device"] == "cpu"
+    checks = {c["check"]: c for c in results["checks"]}
+    for network in ("speckle_nn", "speckle_nn_small"):
+        assert checks[f"fit {network} float32"]["label_agreement_with_cpu"] == 1.0
+        assert "skipped" in checks[f"fit {network} float16"]  # emulated on the CPU
+        for side in (48, 96):
+            assert checks[f"throughput {side}x{side} {network} float32"]["patterns_per_s"] > 0
+    assert checks["save_gpu_model_load_on_cpu"]["ok"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_gpu_check_without_cuda_exits_0_with_a_skipped_result(tmp_path, capsys):
+    gpu_check = pytest.importorskip("speed.gpu_check")
+    assert gpu_check.main(["--out-dir", str(tmp_path)]) == 0
+    assert "skipped: no CUDA" in capsys.readouterr().out
+    results = json.loads((tmp_path / "gpu_check.json").read_text())["results"]
+    assert results == {"skipped": "no CUDA"}

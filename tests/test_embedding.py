@@ -233,6 +233,40 @@ def test_custom_network_factory(data):
         TripletEmbedder(**FAST, network=lambda s, k: "net").fit(X, y)
 
 
+def test_named_networks(data):
+    from skspeckle.nn.networks.speckle_net import SpeckleNet
+    from skspeckle.nn.networks.speckle_net_small import SmallSpeckleNet
+
+    X, y = data
+    small = TripletEmbedder(**FAST, network="speckle_nn_small", activation="prelu").fit(X, y)
+    assert isinstance(small.module_.network, SmallSpeckleNet)
+    assert isinstance(small.module_.network.features[2], torch.nn.PReLU)  # activation applies
+    Z = small.transform(X)
+    assert Z.shape == (len(X), 4)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, rtol=1e-5)
+    # The default and None (the default before the named networks) both build SpeckleNN's
+    # network, with the same weights for the same seed.
+    default = TripletEmbedder(**FAST).fit(X, y)
+    assert default.network == "speckle_nn" and isinstance(default.module_.network, SpeckleNet)
+    none = TripletEmbedder(**FAST, network=None).fit(X, y)
+    np.testing.assert_array_equal(none.transform(X), default.transform(X))
+    with pytest.raises(ValueError, match="'network' parameter .*'speckle_nn_small'"):
+        TripletEmbedder(**FAST, network="resnet").fit(X, y)
+
+
+def test_small_network_pickles_and_fine_tunes(data):
+    X, y = data
+    small = TripletEmbedder(**FAST, network="speckle_nn_small").fit(X, y)
+    clone = pickle.loads(pickle.dumps(small))
+    np.testing.assert_array_equal(clone.transform(X), small.transform(X))
+    assert type(clone.module_.network) is type(small.module_.network)
+    # init_from between two small networks; into the full network the shapes differ.
+    tuned = TripletEmbedder(**FAST, network="speckle_nn_small", init_from=small, freeze=1)
+    assert tuned.fit(X, y).transform(X).shape == (len(X), 4)
+    with pytest.raises(ValueError, match="features"):
+        TripletEmbedder(**FAST, init_from=small).fit(X, y)
+
+
 # ------------------------------------------------------------------ bad input
 
 

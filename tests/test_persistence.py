@@ -180,6 +180,28 @@ def test_pca_svc_and_custom_network_round_trip(tmp_path, frames):
     assert np.array_equal(loaded.transform(X), emb.transform(X))
 
 
+def test_small_network_round_trips_by_name_and_as_factory(tmp_path, frames):
+    import functools
+
+    from skspeckle.nn.networks.speckle_net_small import SmallSpeckleNet, speckle_net_small
+
+    X, y = frames
+    for i, network in enumerate(
+        ["speckle_nn_small", functools.partial(speckle_net_small, hidden=16)]
+    ):
+        emb = TripletEmbedder(
+            n_components=3,
+            network=network,
+            max_epochs=1,
+            batch_size=16,
+            random_state=0,
+            device="cpu",
+        ).fit(X, y)
+        loaded = load_model(save_model(emb, tmp_path / f"small{i}.skops"))
+        assert isinstance(loaded.module_.network, SmallSpeckleNet)
+        assert np.array_equal(loaded.transform(X), emb.transform(X))
+
+
 def test_file_holds_cpu_safetensors_only(tmp_path, fitted):
     pipe, _ = fitted
     embedder = pipe[1]

@@ -187,8 +187,9 @@ class TorchEstimatorMixin:
             resolve_device(self.device),
             dtype=dtype,
             precision=self.precision,
-            # A bar for long calls only: with verbose, beyond 10 batches.
-            progress=self.verbose >= 1 and len(X) > 10 * self.batch_size,
+            # A bar for long calls only: with verbose, beyond 10 batches (estimators that do
+            # not train, e.g. PretrainedFeatures, have no verbose).
+            progress=getattr(self, "verbose", 0) >= 1 and len(X) > 10 * self.batch_size,
         )
 
     # Fitted attributes holding torch modules, restored in this order by __setstate__.

@@ -12,9 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# psana (the lcls extra) builds mpi4py and pykerberos against the system's MPI and Kerberos
+# (Debian: libopenmpi-dev libkrb5-dev, which .ci/run installs); without them its tests skip.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -e ".[test]"
+	if command -v mpicc >/dev/null && command -v krb5-config >/dev/null; then \
+		$(BIN)/pip install --quiet -e ".[lcls]"; \
+	else \
+		echo "no MPI / Kerberos development files: psana (skspeckle[lcls]) not installed, its tests skip"; \
+	fi
 	touch $@
 
 demo: $(VENV)/.installed

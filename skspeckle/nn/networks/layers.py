@@ -36,6 +36,7 @@ __all__ = [
     "capture_features",
     "pool_features",
     "pad_to",
+    "frame_padding",
     "n_parameters",
 ]
 
@@ -61,6 +62,42 @@ def pad_to(x, sizes):
         extra = max(0, want - have)
         pad += [extra // 2, extra - extra // 2]
     return F.pad(x, pad) if any(pad) else x
+
+
+def frame_padding(image_shape, min_size):
+    """The fixed zero padding that brings frames of ``image_shape`` up to ``min_size``.
+
+    Computed once when a network is built, so that its forward pass does no shape
+    arithmetic per frame.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W)`` of the frames, in pixels.
+    min_size : int
+        The smallest side the network's layers accept.
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(H, W)`` as ints.
+    padded : tuple of int
+        ``(max(H, min_size), max(W, min_size))``.
+    padding : tuple of int
+        ``(left, right, top, bottom)`` for ``torch.nn.functional.pad``; all zero when the
+        frame is large enough. The odd pixel goes to the right / bottom.
+
+    Raises
+    ------
+    ValueError
+        If a side is not positive.
+    """
+    h, w = (int(s) for s in image_shape)
+    if h < 1 or w < 1:
+        raise ValueError(f"image_shape must be positive; got {tuple(image_shape)}.")
+    ph, pw = max(h, min_size), max(w, min_size)
+    padding = ((pw - w) // 2, pw - w - (pw - w) // 2, (ph - h) // 2, ph - h - (ph - h) // 2)
+    return (h, w), (ph, pw), padding
 
 
 class L2Normalize(nn.Module):

@@ -18,6 +18,8 @@ model wrapper the estimators store are in :mod:`skspeckle.nn.scaling` and
 from torch import nn
 from torch.nn import functional as F
 
+from skspeckle.nn.networks.layers import frame_padding
+
 __all__ = ["SpeckleNet", "speckle_net", "MIN_FRAME_SIZE", "flat_size"]
 
 #: Smallest frame side the SpeckleNN network accepts: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool
@@ -73,18 +75,7 @@ class SpeckleNet(nn.Module):
         self, image_shape, n_components=128, *, activation="relu", hidden=512, init="default"
     ):
         super().__init__()
-        h, w = (int(s) for s in image_shape)
-        if h < 1 or w < 1:
-            raise ValueError(f"image_shape must be positive; got {tuple(image_shape)}.")
-        self.image_shape = (h, w)
-        ph, pw = max(h, MIN_FRAME_SIZE), max(w, MIN_FRAME_SIZE)
-        # (left, right, top, bottom) for F.pad; zero when the frame is large enough.
-        self.padding = (
-            (pw - w) // 2,
-            pw - w - (pw - w) // 2,
-            (ph - h) // 2,
-            ph - h - (ph - h) // 2,
-        )
+        self.image_shape, (ph, pw), self.padding = frame_padding(image_shape, MIN_FRAME_SIZE)
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=5),
             _activation(activation, 32),

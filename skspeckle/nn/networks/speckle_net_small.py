@@ -35,6 +35,7 @@ are on the results page (``docs/results.md``, Small network).
 from torch import nn
 from torch.nn import functional as F
 
+from skspeckle.nn.networks.layers import frame_padding
 from skspeckle.nn.networks.speckle_net import _activation
 
 __all__ = ["SmallSpeckleNet", "speckle_net_small", "MIN_FRAME_SIZE"]
@@ -83,18 +84,7 @@ class SmallSpeckleNet(nn.Module):
         self, image_shape, n_components=50, *, activation="relu", channels=(16, 32), hidden=24
     ):
         super().__init__()
-        h, w = (int(s) for s in image_shape)
-        if h < 1 or w < 1:
-            raise ValueError(f"image_shape must be positive; got {tuple(image_shape)}.")
-        self.image_shape = (h, w)
-        ph, pw = max(h, MIN_FRAME_SIZE), max(w, MIN_FRAME_SIZE)
-        # (left, right, top, bottom) for F.pad, fixed here: no shape arithmetic per frame.
-        self.padding = (
-            (pw - w) // 2,
-            pw - w - (pw - w) // 2,
-            (ph - h) // 2,
-            ph - h - (ph - h) // 2,
-        )
+        self.image_shape, (ph, pw), self.padding = frame_padding(image_shape, MIN_FRAME_SIZE)
         c1, c2 = (int(c) for c in channels)
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, kernel_size=5, bias=False),

@@ -23,7 +23,7 @@ from skspeckle.utils._optional import import_optional
 
 __all__ = [
     "BACKENDS",
-    "AUTO_EXPORT_FRAMES",
+    "AUTO_MIN_PIXELS",
     "DEFAULT_INFERENCE_BATCH",
     "InferenceEngine",
     "choose_backend",
@@ -31,11 +31,13 @@ __all__ = [
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 
-#: ``inference_backend="auto"`` exports the module once the estimator has embedded this many
-#: frames (over all calls): the export takes 1-4 s, which onnxruntime's speed-up over torch
-#: repays after about 2,000 frames of 48 x 48; smaller jobs (a quick experiment, scikit-learn's
-#: estimator checks) never pay it.
-AUTO_EXPORT_FRAMES = 2048
+#: ``inference_backend="auto"`` runs onnxruntime for a call of at least this many pixels
+#: (frames x H x W: 455 frames of 48 x 48, 114 of 96 x 96, a 4 MiB float32 input) and torch
+#: for smaller calls. The export (1-4 s, once per fitted model and process) pays off only for
+#: large inputs, so a quick experiment or scikit-learn's estimator checks never pay it; and the
+#: backend of a call depends on its size alone, never on the calls before it, so a resumed
+#: ``predict_file`` run (same chunks) reproduces an uninterrupted one bit for bit.
+AUTO_MIN_PIXELS = 2**20
 
 #: Frames per inference batch when ``inference_batch_size`` is None, by backend: the fastest of
 #: 32 ... 1024 at 48 x 48 and 96 x 96 on the CPU (results page, "Inference batch size").
@@ -128,15 +130,12 @@ class InferenceEngine:
     backend : str or None
         ``"torch"`` or ``"onnxruntime"``, chosen at the first call (and again if the
         parameters it depends on change).
-    frames_seen : int
-        Frames embedded so far (the ``"auto"`` export rule, :data:`AUTO_EXPORT_FRAMES`).
     """
 
     def __init__(self, module, input_shape):
         self.module = module
         self.input_shape = tuple(int(s) for s in input_shape)
         self.backend = None
-        self.frames_seen = 0
         self._choice_key = None
         self._onnx = None
         self._session_key = self._session = None
@@ -192,15 +191,12 @@ class InferenceEngine:
         key = (backend, str(device), precision)
         if self._choice_key != key:
             self.backend, self._choice_key = choose_backend(backend, device, precision), key
-        self.frames_seen += len(X)
         use_onnx = self.backend == "onnxruntime" and (
-            backend == "onnxruntime"
-            or self._onnx is not None
-            or self.frames_seen >= AUTO_EXPORT_FRAMES
+            backend == "onnxruntime" or X.size >= AUTO_MIN_PIXELS
         )
         if not use_onnx:
-            # Before the export, the float32 of the graph to come: every call of one fitted
-            # model computes at the same precision.
+            # A small call under "auto": torch at the graph's float32, so that every call of
+            # one fitted model computes at the same precision.
             if self.backend == "onnxruntime":
                 precision = "float32"
             return predict_batched(

@@ -98,9 +98,11 @@ precision
         on ``module_`` exported once to an ONNX graph (the ``onnx`` extra; float32; 2-4x
         eager torch on a CPU, see ``docs/results.md``, Inference backends); ``"auto"``
         onnxruntime where it is installed and can run the graph (float32 or ``"auto"``
-        ``precision``; the CPU, or CUDA with ``onnxruntime-gpu``), else torch. With
-        ``"auto"`` the export (1-4 s) waits until the model has embedded 2048 frames, over
-        all calls; until then torch computes, at float32 too. The graph and the session are
+        ``precision``; the CPU, or CUDA with ``onnxruntime-gpu``), else torch; and as the
+        export costs 1-4 s, ``"auto"`` uses it only for calls of at least 2**20 pixels
+        (455 frames of 48 x 48) and torch, at float32 too, for smaller ones (the rule
+        depends on the call's size alone, so results never depend on earlier calls). The
+        graph and the session are
         kept on the estimator and never pickled or saved: they are rebuilt after unpickling
         or :func:`~skspeckle.persistence.load_model`, and ``fit`` discards them.
         onnxruntime's intra-op threads follow ``torch.get_num_threads()`` at each call, so

@@ -96,15 +96,17 @@ def test_save_load_round_trip_and_refit_rebuild_the_graph(ort_embedder, data, tm
     assert np.abs(Z - ort_embedder.transform(X)).max() > 1e-3
 
 
-def test_auto_exports_only_after_enough_frames(ort_embedder, data, monkeypatch):
+def test_auto_uses_onnxruntime_for_large_calls_only(ort_embedder, data, monkeypatch):
     X, _ = data
-    monkeypatch.setattr(_inference, "AUTO_EXPORT_FRAMES", 100)
+    monkeypatch.setattr(_inference, "AUTO_MIN_PIXELS", 30 * 20 * 20)  # 30 frames
     auto = copy.deepcopy(ort_embedder).set_params(inference_backend="auto")
-    first = auto.transform(X)  # 60 frames: torch, no export
+    small = auto.transform(X[:29])  # torch, no export
     assert auto.inference_backend_ == "onnxruntime" and auto._inference_engine._onnx is None
-    second = auto.transform(X)  # 120 frames in all: exported, onnxruntime from now on
+    large = auto.transform(X)  # exported
     assert auto._inference_engine._onnx is not None
-    np.testing.assert_allclose(first, second, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(small, large[:29], rtol=0, atol=1e-5)
+    # A small call after the export stays on torch: the size of a call alone decides.
+    np.testing.assert_array_equal(auto.transform(X[:29]), small)
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch):

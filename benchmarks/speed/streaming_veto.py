@@ -20,8 +20,8 @@ streams the unbinned 96 x 96 crop. ``--precision bfloat16|float16`` runs the net
 precision. Either writes ``streaming_veto_<H>x<W>_<precision>.{json,png}`` instead of
 ``streaming_veto.{json,png}``; ``--sizes`` replaces the run sizes. ``--inference-backend
 torch|onnxruntime`` replaces the default ``"auto"`` of ``TripletEmbedder`` and adds
-``_<backend>`` to the name (``auto`` exports the network after 2048 frames, so runs of fewer
-frames in one process stay on torch).
+``_<backend>`` to the name (``auto`` runs onnxruntime on every chunk: chunks of 64 MiB are far
+above its 2**20-pixel threshold).
 
 Usage::
 

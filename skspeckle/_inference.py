@@ -11,6 +11,7 @@ a model file holds only the weights and the engine is rebuilt lazily after unpic
 :func:`~skspeckle.persistence.load_model` or a refit (a new ``module_`` gets a new engine).
 """
 
+import importlib.util
 import threading
 
 import numpy as np
@@ -44,6 +45,11 @@ AUTO_MIN_PIXELS = 2**20
 DEFAULT_INFERENCE_BATCH = {"torch": 64, "onnxruntime": 256}
 
 _PURPOSE = "inference_backend='onnxruntime'"
+
+
+def _installed(name):
+    """Whether ``name`` can be imported, without importing it (onnxscript takes seconds)."""
+    return importlib.util.find_spec(name) is not None
 
 
 def _providers(ort, device):
@@ -94,13 +100,15 @@ def choose_backend(backend, device, precision):
                 "or pass precision='float32'."
             )
         return "torch"
-    try:
+    if explicit:
         ort = import_optional("onnxruntime", "onnx", purpose=_PURPOSE)
         import_optional("onnxscript", "onnx", purpose=f"{_PURPOSE} (torch's ONNX exporter)")
-    except ImportError:
-        if explicit:
-            raise
+    elif not (_installed("onnxruntime") and _installed("onnxscript")):
         return "torch"
+    elif device.type == "cpu":
+        return "onnxruntime"
+    else:
+        ort = import_optional("onnxruntime", "onnx", purpose=_PURPOSE)
     if _providers(ort, device) is None:
         if explicit:
             raise ValueError(

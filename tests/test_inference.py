@@ -110,14 +110,17 @@ def test_auto_uses_onnxruntime_for_large_calls_only(ort_embedder, data, monkeypa
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch):
-    real = _inference.import_optional
+    real_import, real_installed = _inference.import_optional, _inference._installed
 
     def missing(module, extra, *, purpose=None):
         if module == "onnxruntime":
-            return real("no_such_module_xyz", extra, purpose=purpose)
-        return real(module, extra, purpose=purpose)
+            return real_import("no_such_module_xyz", extra, purpose=purpose)
+        return real_import(module, extra, purpose=purpose)
 
     monkeypatch.setattr(_inference, "import_optional", missing)
+    monkeypatch.setattr(
+        _inference, "_installed", lambda name: name != "onnxruntime" and real_installed(name)
+    )
     assert choose_backend("auto", CPU, "float32") == "torch"
     with pytest.raises(ImportError, match=r"skspeckle\[onnx\]"):
         choose_backend("onnxruntime", CPU, "float32")

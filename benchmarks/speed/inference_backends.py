@@ -220,19 +220,25 @@ def main(argv=None):
         parser.add_argument(
             "--repeats", type=int, default=None, help="interleaved rounds (default by scale)"
         )
+        parser.add_argument(
+            "--frames",
+            type=int,
+            default=None,
+            help="frames per timed call (default 128 quick, 1024 full; a loaded machine "
+            "may need fewer)",
+        )
 
     args = _common.parse_args(NAME, __doc__.splitlines()[0], argv, extra=extra)
     started = time.perf_counter()
     quick = args.scale == "quick"
     repeats = args.repeats or (2 if quick else 5)
-    rows, bf16, fitted48 = part_backends(
-        args, (64,) if quick else (1, 64, 512), 128 if quick else 1024, repeats
-    )
+    n_frames = args.frames or (128 if quick else 1024)
+    rows, bf16, fitted48 = part_backends(args, (64,) if quick else (1, 64, 512), n_frames, repeats)
     scan = part_batch_sizes(
         args,
         (48,) if quick else (48, 96),
         (64, 256) if quick else (32, 64, 128, 256, 512, 1024),
-        1024,
+        n_frames,
         args.repeats or (2 if quick else 3),
         fitted48,
     )

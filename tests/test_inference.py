@@ -176,3 +176,33 @@ def test_default_inference_batch_is_not_the_training_batch(data, monkeypatch):
     emb.transform(X)
     emb.set_params(inference_batch_size=5).transform(X)
     assert seen == [_inference.DEFAULT_INFERENCE_BATCH["torch"], 5]
+
+
+def test_predict_file_runs_the_onnxruntime_backend(ort_embedder, data, tmp_path):
+    import h5py
+    from sklearn.pipeline import make_pipeline
+
+    from skspeckle.few_shot import FewShotCentroidClassifier
+    from skspeckle.io.cxi import CXIWriter
+    from skspeckle.streaming import predict_file
+
+    X, y = data
+    mask = DetectorMask(0.5).fit(X)
+    head = FewShotCentroidClassifier(k=3, random_state=0).fit(
+        _torch_path(ort_embedder, mask.transform(X)), y
+    )
+    pipe = make_pipeline(mask, ort_embedder, head)  # fitted steps
+    run = tmp_path / "run.cxi"
+    with CXIWriter(run, X.shape[1:]) as writer:
+        writer.append(X)
+    engine = ort_embedder._inference_engine
+    session_before = engine._session
+    predict_file(pipe, run, tmp_path / "out.h5", chunk_frames=16)
+    assert engine._session is not None and engine.backend == "onnxruntime"
+    assert session_before is None or engine._session is session_before
+    with h5py.File(tmp_path / "out.h5") as h5:
+        proba = h5["skspeckle_results/probabilities"][()]
+    reference = make_pipeline(
+        mask, copy.deepcopy(ort_embedder).set_params(inference_backend="torch"), head
+    )
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=0, atol=1e-5)

@@ -42,7 +42,7 @@ AUTO_MIN_PIXELS = 2**20
 
 #: Frames per inference batch when ``inference_batch_size`` is None, by backend: the fastest of
 #: 32 ... 1024 at 48 x 48 and 96 x 96 on the CPU (results page, "Inference batch size").
-DEFAULT_INFERENCE_BATCH = {"torch": 64, "onnxruntime": 256}
+DEFAULT_INFERENCE_BATCH = {"torch": 64, "onnxruntime": 512}
 
 _PURPOSE = "inference_backend='onnxruntime'"
 

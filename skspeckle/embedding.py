@@ -109,7 +109,7 @@ precision
         ``torch.set_num_threads`` governs both. Outputs agree with the torch backend to
         about 1e-7.
     inference_batch_size : int or None, default=None
-        Frames per ``transform`` batch; None: 256 with onnxruntime and 64 with torch, the
+        Frames per ``transform`` batch; None: 512 with onnxruntime and 64 with torch, the
         fastest of 32 ... 1024 measured on a CPU at 48 x 48 and 96 x 96 (the training
         ``batch_size`` is tuned for the triplet mining, not for inference).
     .. shared-parameters:: random_state

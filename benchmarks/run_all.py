@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 #: Script name -> its folder under benchmarks/, in order of increasing cost.
 SCRIPTS = {
     "inference_speed": "speed",
+    "inference_backends": "speed",
     "training_speed": "speed",
     "simulator_speed": "speed",
     "streaming_veto": "speed",

@@ -34,7 +34,7 @@ PARAMETER_CONSTRAINTS = {
     "freeze": [None, StrOptions({"features"}), Interval(Integral, 0, None, closed="left")],
     "image_shape": [tuple, list, None],
     "device": [str, torch.device],
-    "precision": [StrOptions(set(PRECISIONS))],
+    "precision": [StrOptions({"auto", *PRECISIONS})],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -101,15 +101,19 @@ default={default}
     is CUDA when available, else the CPU. Resolved at every call and never written back; the
     fitted ``module_`` stays on the CPU between calls, so a model fitted on a GPU pickles and
     loads anywhere.""",
-    "precision": """precision : {{"float32", "bfloat16", "float16"}}, default={default}
+    "precision": """precision : {{"float32", "auto", "bfloat16", "float16"}}, default={default}
     Compute precision of the network in ``fit`` and after it. ``"bfloat16"`` and
     ``"float16"`` run it in mixed precision (:func:`skspeckle.nn.device.autocast`: weights,
     outputs, losses and their reductions stay float32, and ``"float16"`` training scales the
     loss): for throughput on GPUs, and ``"bfloat16"`` on CPUs with bfloat16 instructions
     (AVX-512 BF16, AMX); its effect on speed and labels is measured on the results page
-    (``docs/results.md``, Inference speed). ``"float16"`` on a CPU is emulated and slow (a
-    warning says so). A pickled model keeps its precision; ``set_params(precision=...)``
-    changes it for prediction without refitting.""",
+    (``docs/results.md``, Inference speed). ``"auto"`` is ``"bfloat16"`` where the device
+    has native bfloat16 (:func:`skspeckle.nn.device.native_bfloat16`: CUDA
+    ``is_bf16_supported``, AVX-512 BF16 or AMX on a CPU) and ``"float32"`` elsewhere, and
+    float32 for the onnxruntime inference backend. ``"float16"`` on a CPU, and
+    ``"bfloat16"`` without native support, are emulated and slow (a warning says so). A
+    pickled model keeps its precision; ``set_params(precision=...)`` changes it for
+    prediction without refitting.""",
     "random_state": """random_state : int, RandomState instance or None, default={default}
     Seeds everything random in ``fit``: the weight initialisation, the validation split, the
     batches, dropout, and the mining and augmentation where there are any. torch is seeded

@@ -33,7 +33,7 @@ from skspeckle._parameters import (
     PARAMETER_DOCS,
     document_shared_parameters,
 )
-from skspeckle.nn.device import resolve_device, torch_seeded
+from skspeckle.nn.device import resolve_device, resolve_precision, torch_seeded
 from skspeckle.nn.inference import output_shape, predict_batched
 from skspeckle.nn.transfer import (
     copy_matching_weights,
@@ -180,13 +180,14 @@ class TorchEstimatorMixin:
     def _predict_module(self, X, dtype=torch.float64):
         """``module_`` applied to the validated ``X`` in batches on ``device`` at
         ``precision``; the module is back on the CPU afterwards."""
+        device = resolve_device(self.device)
         return predict_batched(
             self.module_,
             X,
             self.batch_size,
-            resolve_device(self.device),
+            device,
             dtype=dtype,
-            precision=self.precision,
+            precision=resolve_precision(self.precision, device),
             # A bar for long calls only: with verbose, beyond 10 batches (estimators that do
             # not train, e.g. PretrainedFeatures, have no verbose).
             progress=getattr(self, "verbose", 0) >= 1 and len(X) > 10 * self.batch_size,
@@ -354,7 +355,7 @@ random_state, verbose
             generator=torch.Generator().manual_seed(seed),
             augment=augment,
             device=device,
-            precision=self.precision,
+            precision=resolve_precision(self.precision, device),
             verbose=self.verbose,
             name=name,
         )

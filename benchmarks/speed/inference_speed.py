@@ -9,9 +9,12 @@ distances. The variants run interleaved, ``repeats`` rounds, and the per-round r
 (estimator rate / bare rate) are summarised by their median; the target is a median ratio of
 at least 0.95 at the default batch size (64).
 
-The weights are untrained (``max_epochs=0``): the speed of a forward pass does not depend on
-them. ``--precision bfloat16|float16`` runs both the estimators and the bare loop in mixed
-precision (``TripletEmbedder(precision=...)``, ``skspeckle.nn.device.autocast``) and writes
+The embedder runs with ``inference_backend="torch"`` and ``inference_batch_size`` set to
+the batch size: this script measures what the estimators add to the torch forward pass;
+``inference_backends.py`` compares the backends. The weights are untrained
+(``max_epochs=0``): the speed of a forward pass does not depend on them. ``--precision
+bfloat16|float16`` runs both the estimators and the bare loop in mixed precision
+(``TripletEmbedder(precision=...)``, ``skspeckle.nn.device.autocast``) and writes
 ``inference_speed_<precision>.{json,png}``, with the float32 rate of the bare loop beside it.
 
 Usage::
@@ -74,7 +77,10 @@ def main(argv=None):
     for batch_size in batch_sizes:
         embedder = TripletEmbedder(
             max_epochs=0,
-            batch_size=batch_size,
+            # The torch path's overhead over the bare loop (inference_backends.py compares
+            # the backends), in batches of the same size.
+            inference_backend="torch",
+            inference_batch_size=batch_size,
             device=args.device,
             precision=args.precision,
             random_state=args.seed,

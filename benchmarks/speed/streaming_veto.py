@@ -18,13 +18,17 @@ embedder is trained for 2 epochs only: the speed does not depend on the weights.
 The frames are the demo's 48 x 48 (the 96 x 96 crop binned 2 x 2) by default; ``--binning 1``
 streams the unbinned 96 x 96 crop. ``--precision bfloat16|float16`` runs the network in mixed
 precision. Either writes ``streaming_veto_<H>x<W>_<precision>.{json,png}`` instead of
-``streaming_veto.{json,png}``; ``--sizes`` replaces the run sizes.
+``streaming_veto.{json,png}``; ``--sizes`` replaces the run sizes. ``--inference-backend
+torch|onnxruntime`` replaces the default ``"auto"`` of ``TripletEmbedder`` and adds
+``_<backend>`` to the name (``auto`` runs onnxruntime on every chunk: chunks of 64 MiB are far
+above its 2**20-pixel threshold).
 
 Usage::
 
     .venv/bin/python benchmarks/speed/streaming_veto.py --scale full [--device cuda]
     .venv/bin/python benchmarks/speed/streaming_veto.py --scale full --binning 1 --sizes 1000 10000
     .venv/bin/python benchmarks/speed/streaming_veto.py --scale full --precision float16
+    .venv/bin/python benchmarks/speed/streaming_veto.py --scale full --inference-backend torch
 """
 
 import json
@@ -106,6 +110,12 @@ def main(argv=None):
         )
         _common.add_precision_argument(parser)
         parser.add_argument(
+            "--inference-backend",
+            choices=("auto", "torch", "onnxruntime"),
+            default="auto",
+            help="TripletEmbedder(inference_backend=...)",
+        )
+        parser.add_argument(
             "--sizes", type=int, nargs="+", default=None, help="frames per run (default by scale)"
         )
 
@@ -122,10 +132,16 @@ def main(argv=None):
     name = NAME
     if args.binning != 2 or args.precision != "float32":
         name = f"{NAME}_{X.shape[1]}x{X.shape[2]}_{args.precision}"
+    if args.inference_backend != "auto":
+        name = f"{NAME}_{X.shape[1]}x{X.shape[2]}_{args.precision}_{args.inference_backend}"
     pipe = make_pipeline(
         DetectorMask(0.25),
         TripletEmbedder(
-            max_epochs=2, device=args.device, precision=args.precision, random_state=args.seed
+            max_epochs=2,
+            device=args.device,
+            precision=args.precision,
+            inference_backend=args.inference_backend,
+            random_state=args.seed,
         ),
         FewShotCentroidClassifier(k=5, random_state=args.seed),
     ).fit(X, y)
@@ -206,6 +222,7 @@ def main(argv=None):
         {
             "frame_shape": list(X.shape[1:]),
             "precision": args.precision,
+            "inference_backend": args.inference_backend,
             "repeats": repeats,
             "rows": rows,
         },

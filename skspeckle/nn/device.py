@@ -5,9 +5,23 @@ import warnings
 
 import torch
 
-__all__ = ["PRECISIONS", "resolve_device", "autocast", "torch_seeded"]
+__all__ = [
+    "PRECISIONS",
+    "resolve_device",
+    "native_bfloat16",
+    "resolve_precision",
+    "autocast",
+    "torch_seeded",
+]
 
 PRECISIONS = ("float32", "bfloat16", "float16")
+
+# What bfloat16 costs on a CPU without bfloat16 instructions, measured on the results page
+# (docs/results.md, "Precision"): the 48 x 48 SpeckleNN forward pass, AVX-512 BF16 disabled.
+_EMULATED_BF16_COST = "5-8x slower than float32"
+# torch's own checks of the CPU features its bfloat16 kernels use (private, present since
+# torch 2.2; native_bfloat16 falls back to /proc/cpuinfo without them).
+_CPU_BF16_CHECKS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
 
 
 def resolve_device(device="auto"):
@@ -70,6 +84,65 @@ def resolve_device(device="auto"):
     return device
 
 
+def native_bfloat16(device):
+    """Whether ``device`` computes bfloat16 in hardware.
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    bool
+        CUDA: :func:`torch.cuda.is_bf16_supported` (Ampere and later). CPU: AVX-512 BF16 or
+        AMX, as torch's CPU dispatch reports them (``torch.cpu._is_avx512_bf16_supported``,
+        ``torch.cpu._is_amx_tile_supported``), else the ``avx512_bf16`` / ``amx_bf16`` flags
+        of ``/proc/cpuinfo``. Without them torch emulates bfloat16 in float32 code and
+        mixed precision is slower than float32. Other devices: False.
+    """
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in _CPU_BF16_CHECKS]
+    if all(check is not None for check in checks):
+        return any(bool(check()) for check in checks)
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision, device):
+    """Turn a ``precision`` parameter into one of :data:`PRECISIONS` for ``device``.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16", "float16"}
+        ``"auto"``: ``"bfloat16"`` where ``device`` has native bfloat16
+        (:func:`native_bfloat16`), else ``"float32"``. The others are returned as they are.
+    device : torch.device
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is none of these.
+    """
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}; got {precision!r}.")
+    return precision
+
+
 def autocast(device, precision="float32"):
     """The context in which a network runs at ``precision`` on ``device``.
 
@@ -94,9 +167,10 @@ def autocast(device, precision="float32"):
     Warns
     -----
     UserWarning
-        For ``"float16"`` on the CPU, where it is emulated and much slower than float32,
-        whereas ``"bfloat16"`` is faster on CPUs with bfloat16 instructions (measured on the
-        results page, ``docs/results.md``).
+        For ``"float16"`` on the CPU, where it is emulated and much slower than float32, and
+        for ``"bfloat16"`` on a device without native bfloat16 (:func:`native_bfloat16`),
+        where it is slower than float32 too; on CPUs with bfloat16 instructions it is faster
+        (both measured on the results page, ``docs/results.md``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
@@ -106,6 +180,15 @@ def autocast(device, precision="float32"):
         warnings.warn(
             "precision='float16' on the CPU is emulated and slow; use precision='bfloat16' "
             "on a CPU (or 'float32'), and 'float16' on CUDA.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif precision == "bfloat16" and not native_bfloat16(device):
+        warnings.warn(
+            f"precision='bfloat16' on {device.type} without native bfloat16 instructions is "
+            f"emulated: measured {_EMULATED_BF16_COST} (docs/results.md, Precision). Use "
+            "precision='float32', or precision='auto', which picks bfloat16 only where the "
+            "hardware has it.",
             UserWarning,
             stacklevel=3,
         )

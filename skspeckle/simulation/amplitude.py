@@ -72,11 +72,12 @@ def _memory(cache_dir):
     return Memory(location, verbose=0)
 
 
-def _density_on_grid(positions, atomic_numbers, spacing, n, blur):
+def _density_on_grid(positions, atomic_numbers, b_factors, spacing, n, blur):
     """Electron density (e/Å^3, float32, shape (n, n, n)) of atoms in a periodic cubic box.
 
     Voxel (0, 0, 0) sits at the origin; atoms at negative coordinates wrap around, which is
-    what the discrete Fourier transform assumes.
+    what the discrete Fourier transform assumes. Atom j is its IT92 form factor times
+    ``exp(-(B_j + blur) |q|^2 / 4)``.
     """
     box = n * spacing
     calc = gemmi.DensityCalculatorX()
@@ -92,16 +93,38 @@ def _density_on_grid(positions, atomic_numbers, spacing, n, blur):
     calc.initialize_grid()
     atom = gemmi.Atom()
     elements = {z: gemmi.Element(z) for z in np.unique(atomic_numbers).tolist()}
-    for xyz, z in zip(positions.tolist(), atomic_numbers.tolist()):
+    # gemmi.Atom() starts with b_iso = 20 Å^2, which would damp every atom by
+    # exp(-20 |q|^2 / 4): B is always set explicitly.
+    for xyz, z, b in zip(positions.tolist(), atomic_numbers.tolist(), b_factors.tolist()):
         atom.pos = gemmi.Position(*xyz)
         atom.element = elements[z]
+        atom.b_iso = b
         calc.add_atom_density_to_grid(atom)
     return np.array(calc.grid, copy=True)
 
 
+def _trilinear_correction(n):
+    """Per-axis weights ``1 / sinc^2(x / (2 box))`` of the grid positions x of an n-point box.
+
+    Trilinear interpolation on the 2x-refined grid (step ``1 / (2 box)`` in q) is a
+    convolution with a tent, whose Fourier transform multiplies the density at x by
+    ``sinc^2(x / (2 box))`` per axis (np.sinc(t) = sin(pi t) / (pi t)): up to 2.5 % of the
+    amplitude at the edge of a particle filling a quarter of the box. Dividing the density by
+    it first makes the interpolated F exact on average over a grid cell (the deapodisation of
+    gridding methods: Jackson et al., IEEE Trans. Med. Imaging 10, 473 (1991), Sec. II).
+    """
+    x = np.fft.fftfreq(n)  # position / box, in [-1/2, 1/2)
+    return (1 / np.sinc(x / 2) ** 2).astype(np.float32)
+
+
 def _amplitude_cube(density, spacing, blur, half_width):
-    """FFT of a periodic density, de-blurred, cropped to |k_i| <= half_width (complex64)."""
+    """FFT of a periodic density, corrected for the trilinear interpolation of
+    :class:`FourierAmplitude`, de-blurred, cropped to |k_i| <= half_width (complex64)."""
     n = density.shape[0]
+    w = _trilinear_correction(n)
+    density = density * w[:, None, None]  # a new array: the caller's density is kept
+    density *= w[None, :, None]
+    density *= w[None, None, :]
     f = scipy.fft.fftn(density, workers=1)
     idx = np.arange(-half_width, half_width + 1) % n
     cube = f[np.ix_(idx, idx, idx)].astype(np.complex128)
@@ -111,9 +134,9 @@ def _amplitude_cube(density, spacing, blur, half_width):
     return cube.astype(np.complex64)
 
 
-def _structure_cube(positions, atomic_numbers, spacing, n, blur, half_width):
+def _structure_cube(positions, atomic_numbers, b_factors, spacing, n, blur, half_width):
     # The unit of caching: joblib keys it on the atoms and the grid parameters.
-    density = _density_on_grid(positions, atomic_numbers, spacing, n, blur)
+    density = _density_on_grid(positions, atomic_numbers, b_factors, spacing, n, blur)
     return _amplitude_cube(density, spacing, blur, half_width)
 
 
@@ -316,6 +339,7 @@ class FourierAmplitude:
         cube = compute(
             np.ascontiguousarray(structure.positions),
             np.ascontiguousarray(structure.atomic_numbers),
+            np.ascontiguousarray(structure.b_factors),
             spacing,
             n,
             blur,

@@ -40,6 +40,7 @@ SCRIPTS = {
     "sfx_crossdataset": "paper",
     "offline": "paper",
     "open_set": "paper",
+    "pretrained_offline": "paper",
 }
 
 

@@ -4,8 +4,9 @@
 never trained on (its provenance's ``held_out_structures``) from K labelled supports per class,
 K = 1 and 5, drawn from a labelled pool of 15 per class of the particle at the same fluence
 (15 queries per class), at 10^-0.5, 1, 10 and 100 x the baseline fluence (1e12 photons per
-pulse), with the full detector and with ``DetectorMask(0.25)``. Beside it, the same network with random weights (a
-floor: what the architecture and the input scaling give without training). Means over the
+pulse), with the full detector and with ``DetectorMask(0.25)``. Beside it, the same network
+with random weights (a floor: what the architecture and the input scaling give without
+training). Means over the
 particles with 95 % bootstrap intervals over them; each particle's score averages 10 draws of
 the supports. Goals (issue 16, section 4): 5-shot >= 0.95 at 1x, >= 0.90 from 10^-0.5 to 10^2,
 1-shot >= 0.92; the paper (SpeckleNN Fig. 6, an embedder trained on other particles at the

@@ -125,5 +125,5 @@ def test_five_shot_accuracy_on_a_held_out_particle_beats_random_weights(held_out
         random_state=0,
     )
     pre, rnd = accuracy(load_embedder(device="cpu")), accuracy(random_weights)
-    # Measured 0.725 against 0.54 for random weights (the shipped weights, seed 11 frames).
-    assert pre >= 0.65 and pre >= rnd + 0.1, (pre, rnd)
+    # Measured 0.95 against 0.54 for random weights (the shipped weights, these frames).
+    assert pre >= 0.85 and pre >= rnd + 0.2, (pre, rnd)

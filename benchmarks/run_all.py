@@ -49,6 +49,7 @@ SCRIPTS = {
     "calibration": "paper",
     "active_learning": "paper",
     "small_network": "paper",
+    "pretrained_offline": "paper",
 }
 
 

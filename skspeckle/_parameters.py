@@ -79,13 +79,16 @@ default={default}
     particles, then fit on the data at hand): a fitted estimator of this package whose
     network has the same architecture (same layers and widths, same frame shape where the
     shapes depend on it), or the path of a file written by
-    ``torch.save(est.module_.network.state_dict(), path)``. Every weight of the
+    ``torch.save(est.module_.network.state_dict(), path)`` or of a ``.safetensors`` file
+    of such a ``state_dict`` (e.g. :data:`skspeckle.pretrained.WEIGHTS`). Every weight of the
     convolutional part (``network.features``) must match in name and shape (an error lists
     the mismatches); the other weights (the head) are copied where their shapes match and
     freshly initialised otherwise. ``sklearn.base.clone`` (hence ``GridSearchCV``,
     ``cross_validate``) replaces an estimator-valued parameter by an unfitted copy: wrap it
     in ``sklearn.frozen.FrozenEstimator`` or pass a path. The source's input scaling is not
-    copied: use the same ``normalize``. None starts from a fresh initialisation.""",
+    copied: use the same ``normalize``. With ``max_epochs=0`` every weight must come from
+    the source (``fit`` then only records the classes). None starts from a fresh
+    initialisation.""",
     "freeze": """freeze : None, "features" or int, default={default}
     Which part of ``network.features`` ``fit`` leaves unchanged (the layers after it always
     train). None trains everything; ``"features"`` (or 0) freezes the whole convolutional

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 import torch
+from safetensors.torch import load_file as load_safetensors_file
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
@@ -101,8 +102,10 @@ def source_state_dict(init_from):
     Parameters
     ----------
     init_from : str, os.PathLike or fitted estimator
-        A ``state_dict`` file (see :func:`skspeckle.nn.transfer.load_state_dict_file`), or an
-        estimator accepted by :func:`fitted_model`.
+        A ``state_dict`` file: a ``.safetensors`` file (read with safetensors, e.g.
+        :data:`skspeckle.pretrained.WEIGHTS`), or one written by ``torch.save`` (see
+        :func:`skspeckle.nn.transfer.load_state_dict_file`); or an estimator accepted by
+        :func:`fitted_model`.
 
     Returns
     -------
@@ -116,6 +119,11 @@ def source_state_dict(init_from):
         errors for a path.
     """
     if isinstance(init_from, (str, os.PathLike)):
+        if os.fspath(init_from).endswith(".safetensors"):
+            if not os.path.isfile(init_from):
+                raise FileNotFoundError(f"No weights file at {os.fspath(init_from)!r}.")
+            # Half-precision files are cast to the network's dtype by copy_matching_weights.
+            return load_safetensors_file(os.fspath(init_from), device="cpu")
         return load_state_dict_file(init_from)
     network = fitted_model(init_from).network
     return {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
@@ -386,7 +394,16 @@ random_state, verbose
                 f"(2, {self._output_name}{n_outputs})."
             )
         if self.init_from is not None:
-            copy_matching_weights(network, source_state_dict(self.init_from))
+            skipped = copy_matching_weights(network, source_state_dict(self.init_from))
+            if skipped and self.max_epochs == 0:
+                # Nothing trains them: they would stay random.
+                raise ValueError(
+                    f"max_epochs=0 keeps the weights of init_from, but {len(skipped)} of the "
+                    f"network's entries ({', '.join(skipped[:3])}, ...) have no match of the "
+                    "same shape there (frames of another shape than the source's, or another "
+                    "n_components). Use frames of the source's shape, or max_epochs > 0 to "
+                    "train the unmatched layers."
+                )
         return module
 
     def _rebuild_module(self, name):

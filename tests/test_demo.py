@@ -9,8 +9,10 @@ from skspeckle.demo import format_table, run_demo
 def test_quick_demo_rows(monkeypatch, amplitude_cache):
     monkeypatch.setenv("SKSPECKLE_CACHE_DIR", str(amplitude_cache))
     rows = run_demo(quick=True, device="cpu", verbose=0)
-    assert [r["detector_area"] for r in rows] == [1.0, 0.25, 1.0]
+    assert [r["detector_area"] for r in rows] == [1.0, 0.25, 1.0, 1.0]
     assert rows[0]["scenario"].startswith("online") and rows[2]["scenario"].startswith("offline")
+    # The pretrained embedder, untrained here, on the offline scenario's frames.
+    assert rows[3]["scenario"].startswith("pretrained") and rows[3]["n_test"] == rows[2]["n_test"]
     for r in rows:
         for key in ("accuracy", "f1_macro", "f1_single_hit"):
             assert 0.0 <= r[key] <= 1.0
@@ -24,10 +26,11 @@ def test_cli_demo_prints_table(monkeypatch, amplitude_cache, capsys):
     assert main(["demo", "--quick", "--device", "cpu", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "online 3-way 5-shot" in out and "offline 2-way 5-shot" in out and "wall time" in out
+    assert "pretrained, no training" in out
     values = [
         float(v)
         for line in out.splitlines()
-        if line.startswith(("online", "offline"))
+        if line.startswith(("online", "offline", "pretrained"))
         for v in line.split()[-5::4]
     ]
     assert np.all((np.array(values) >= 0) & (np.array(values) <= 1))

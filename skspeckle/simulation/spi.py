@@ -50,6 +50,7 @@ CLASSES = ("single-hit", "multi-hit", "non-sample-hit", "no-hit")
 CLASSICAL_ELECTRON_RADIUS = 2.8179403262e-15  # m (CODATA 2018)
 
 _MULTI_HIT_SIZES = (2, 3, 4)
+_MAX_PARTICLES = max(_MULTI_HIT_SIZES)
 _DROPLET_RADIUS = (200.0, 2000.0)  # Å, log-uniform: 20-200 nm buffer droplets
 _GRAIN_RADIUS = (50.0, 200.0)  # Å, log-uniform: 5-20 nm salt grains
 _GRAINS_PER_CLUSTER = (2, 8)  # inclusive
@@ -120,9 +121,10 @@ class _PatternFactory:
         return out
 
     def single_hit(self, rng, n):
-        rotations = Rotation.random(n, rng).as_matrix()
+        rotations = Rotation.random(n, rng)
         sizes = np.ones(n, dtype=int)
-        return self._intensity(rotations, None, sizes), sizes
+        e2 = self._intensity(rotations.as_matrix(), None, sizes)
+        return e2, sizes, _per_pattern(rotations.as_quat(), np.zeros((n, 3)), sizes)
 
     def multi_hit(self, rng, n):
         """2-4 particles of one aggregate, each randomly oriented, amplitudes added coherently.
@@ -137,8 +139,9 @@ class _PatternFactory:
         sizes = rng.choice(_MULTI_HIT_SIZES, size=n)
         r = _equivalent_radius(self.structure)
         shifts = np.concatenate([_aggregate_centers(rng, np.full(k, r), 3 * r) for k in sizes])
-        rotations = Rotation.random(len(shifts), rng).as_matrix()
-        return self._intensity(rotations, shifts, sizes), sizes
+        rotations = Rotation.random(len(shifts), rng)
+        e2 = self._intensity(rotations.as_matrix(), shifts, sizes)
+        return e2, sizes, _per_pattern(rotations.as_quat(), shifts, sizes)
 
     def non_sample_hit(self, rng, n):
         """One of three sources, equally likely (see :mod:`skspeckle.simulation.nonsample`).
@@ -183,10 +186,22 @@ class _PatternFactory:
                     electron_density=SALT_ELECTRON_DENSITY,
                 )
             out[i] = image[self.detector.mask]
-        return out, np.zeros(n, dtype=int)
+        return out, np.zeros(n, dtype=int), None
 
     def no_hit(self, rng, n):
-        return np.zeros((n, len(self.q)), dtype=np.float32), np.zeros(n, dtype=int)
+        return np.zeros((n, len(self.q)), dtype=np.float32), np.zeros(n, dtype=int), None
+
+
+def _per_pattern(quats, shifts, sizes):
+    """Quaternions (n, 4, 4) and positions (n, 4, 3) per pattern, NaN beyond its particles."""
+    n = len(sizes)
+    q = np.full((n, _MAX_PARTICLES, 4), np.nan)
+    t = np.full((n, _MAX_PARTICLES, 3), np.nan)
+    rows = np.repeat(np.arange(n), sizes)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    q[rows, slot] = quats
+    t[rows, slot] = shifts
+    return q, t
 
 
 def _block_seeds(seed, n_classes, n_blocks):
@@ -230,6 +245,8 @@ def _simulate(
     h, w = detector.shape[0] // binning, detector.shape[1] // binning
     X = np.empty((len(classes) * n_per_class, h, w), dtype=np.float32)
     n_particles = np.empty(len(X), dtype=int)
+    orientations = np.full((len(X), _MAX_PARTICLES, 4), np.nan)
+    positions = np.full((len(X), _MAX_PARTICLES, 3), np.nan)
     starts = range(0, n_per_class, _PATTERNS_PER_STEP)
     seeds = _block_seeds(seed, len(classes), len(starts))
 
@@ -237,7 +254,7 @@ def _simulate(
         rng = np.random.default_rng(seeds[c][b])
         lo = starts[b]
         n = min(_PATTERNS_PER_STEP, n_per_class - lo)
-        e2, counts = getattr(factory, classes[c].replace("-", "_"))(rng, n)
+        e2, counts, poses = getattr(factory, classes[c].replace("-", "_"))(rng, n)
         # Log-normal with mean 1: exp(sigma z - sigma^2 / 2), z ~ N(0, 1).
         jitter = np.exp(fluence_jitter * rng.standard_normal(n) - fluence_jitter**2 / 2)
         expected = jitter[:, None] * (e2 * photons_per_e2 + background * relative)
@@ -251,6 +268,8 @@ def _simulate(
         first = c * n_per_class + lo
         X[first : first + n] = image.reshape(n, h, binning, w, binning).sum(axis=(2, 4))
         n_particles[first : first + n] = counts
+        if poses is not None:
+            orientations[first : first + n], positions[first : first + n] = poses
 
     tasks = [(c, b) for c in range(len(classes)) for b in range(len(starts))]
     if n_threads > 1 and len(tasks) > 1:
@@ -261,7 +280,7 @@ def _simulate(
     else:
         for task in tasks:
             block(*task)
-    return X, n_particles
+    return X, n_particles, orientations, positions
 
 
 def _check_positive(name, value, *, allow_zero=False, hint=""):
@@ -295,6 +314,7 @@ def make_speckle_patterns(
     n_jobs=None,
     random_state=None,
     return_n_particles=False,
+    return_orientations=False,
 ):
     """Simulate labelled SPI speckle patterns of real structures, as in SpeckleNN.
 
@@ -384,6 +404,9 @@ def make_speckle_patterns(
         Seed of everything random: orientations, aggregates, jitter, noise.
     return_n_particles : bool, default=False
         Also return the number of sample particles in each pattern.
+    return_orientations : bool, default=False
+        Also return the pose of every particle: its orientation and its position. The
+        random draws are the same either way, so the patterns do not change.
 
     Returns
     -------
@@ -397,6 +420,20 @@ def make_speckle_patterns(
         Structure id of each pattern (for group-aware splits).
     n_particles : ndarray of int of shape (n_samples,)
         Only with ``return_n_particles``: 1 for single hits, 2-4 for multi hits, 0 otherwise.
+    orientations : ndarray of float64 of shape (n_samples, 4, 4)
+        Only with ``return_orientations``: ``orientations[i, j]`` is the unit quaternion
+        ``(x, y, z, w)`` (scalar last, as :meth:`scipy.spatial.transform.Rotation.as_quat`)
+        of particle j of pattern i; rows beyond the pattern's particles, and every row of
+        non-sample hits and no hits, are NaN. It rotates the particle: an atom at ``r`` in
+        the structure's frame (:attr:`Structure.positions`, centred) sits at
+        ``R r + t`` in the lab frame of :meth:`Detector.q_vectors` (z along the beam), with
+        ``R = Rotation.from_quat(orientations[i, j])`` and ``t = positions[i, j]``, so the
+        particle scatters ``F(R^T q) exp(-2 pi i q . t)``. Recover it with
+        ``Rotation.from_quat(orientations[i, :n_particles[i]])``.
+    positions : ndarray of float64 of shape (n_samples, 4, 3)
+        Only with ``return_orientations``: the particle centres ``t`` in Å, lab frame; 0
+        for single hits (the particle at the origin), the centres within the aggregate for
+        multi hits; NaN where ``orientations`` is.
 
     Raises
     ------
@@ -506,6 +543,9 @@ def make_speckle_patterns(
     X = np.concatenate([r[0] for r in results])
     y = np.tile(np.repeat(np.array(classes), n_per_class), len(structures))
     groups = np.repeat(np.array([s.id for s in structures]), len(classes) * n_per_class)
+    out = (X, y, groups)
     if return_n_particles:
-        return X, y, groups, np.concatenate([r[1] for r in results])
-    return X, y, groups
+        out += (np.concatenate([r[1] for r in results]),)
+    if return_orientations:
+        out += tuple(np.concatenate([r[k] for r in results]) for k in (2, 3))
+    return out

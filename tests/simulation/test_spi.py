@@ -88,7 +88,9 @@ def test_absolute_scale_at_q_zero_and_multi_hit_n_squared(small_structure, cache
     # I(0) = Phi r_e^2 dOmega P Z^2 with Phi = N / (pi r^2), dOmega = (p / L)^2, P = 1.
     fluence = 1e12 / (np.pi * 0.5e-6**2)
     i0 = fluence * CLASSICAL_ELECTRON_RADIUS**2 * (6e-4 / 0.1) ** 2 * small_structure.n_electrons**2
-    np.testing.assert_allclose(centre[y == "single-hit"], i0, rtol=3e-3)
+    # q = 0 is a node of the amplitude grid, where the deapodised trilinear interpolation
+    # overshoots by its kernel correction (1.2 % for 1n7g; skspeckle.simulation.amplitude).
+    np.testing.assert_allclose(centre[y == "single-hit"], i0, rtol=1.5e-2)
     # A coherent sum of n equal amplitudes at q = 0 is n times one of them.
     np.testing.assert_allclose(centre / centre[0], n**2, rtol=1e-4)
     assert len(set(n[y == "multi-hit"])) > 1
@@ -234,7 +236,7 @@ def test_any_geometry_non_square_with_an_off_centre_beam(small_structure, cache_
     # the brightest pixel.
     fluence = 1e12 / (np.pi * 0.5e-6**2)
     i0 = fluence * CLASSICAL_ELECTRON_RADIUS**2 * (6e-4 / 0.1) ** 2 * small_structure.n_electrons**2
-    np.testing.assert_allclose(X[:, 5, 27], i0, rtol=3e-3)
+    np.testing.assert_allclose(X[:, 5, 27], i0, rtol=1.5e-2)  # a grid node, as above
     assert (X.reshape(2, -1).argmax(axis=1) == 5 * 34 + 27).all()
 
 
@@ -284,3 +286,85 @@ def test_non_sample_hits_come_from_three_sources_including_streaks(cache_dir):
     ratios = np.array([_anisotropy(x, SMALL.beam_center) for x in X])
     assert (ratios > 20).any()  # a streak: intensity along one line through the centre
     assert (ratios < 2).any()  # a droplet: rings
+
+
+def _atom_sum(structure, q, rotation, shift):
+    """Direct Debye-style sum F(q) = sum_j f_j(|q|) exp(-B_j |q|^2 / 4) exp(-2 pi i q . r_j)
+    over the atoms of one particle moved to r_j = R r + t, IT92 form factors from gemmi."""
+    import gemmi
+
+    stol2 = np.einsum("pi,pi->p", q, q) / 4  # (sin(theta) / lambda)^2
+    pos = structure.positions @ rotation.T + shift
+    f = np.zeros(len(q), dtype=complex)
+    for z in np.unique(structure.atomic_numbers):
+        sel = structure.atomic_numbers == z
+        it92 = gemmi.Element(int(z)).it92
+        form = np.array([it92.calculate_sf(float(s)) for s in stol2])
+        damp = np.exp(-structure.b_factors[sel][:, None] * stol2[None])
+        f += form * (damp * np.exp(-2j * np.pi * pos[sel] @ q.T)).sum(axis=0)
+    return f
+
+
+@pytest.mark.parametrize("b_iso", [0.0, 30.0])
+def test_noise_free_patterns_match_a_direct_atom_sum_in_the_returned_poses(cache_dir, b_iso):
+    # Full 172 x 172 detector (|q| up to 0.056 Å^-1 at its corner), 300 random pixels, single
+    # and multi hits in the orientations and positions the simulator returns: the radial
+    # profile within 1 % in every q shell. gemmi.Atom()'s default B = 20 Å^2 (the old bug)
+    # dims the outer shell by 3.5 %; the trilinear interpolation without the kernel
+    # correction by 1.4 % (both measured).
+    from scipy.spatial.transform import Rotation
+
+    from skspeckle.datasets import load_structure
+    from skspeckle.simulation import Structure
+
+    s = load_structure("1n7g")
+    s = Structure(s.id, s.positions, s.atomic_numbers, b_factors=np.full(s.n_atoms, b_iso))
+    det = Detector.speckle_nn()
+    X, y, _, n, quats, shifts = make_speckle_patterns(
+        s,
+        n_per_class=2,
+        classes=("single-hit", "multi-hit"),
+        detector=det,
+        binning=1,
+        cache_dir=cache_dir,
+        random_state=4,
+        return_n_particles=True,
+        return_orientations=True,
+        **_quiet(),
+    )
+    assert quats.shape == (4, 4, 4) and shifts.shape == (4, 4, 3)
+    np.testing.assert_array_equal(np.isnan(quats[..., 0]), np.arange(4) >= n[:, None])
+    np.testing.assert_array_equal(shifts[y == "single-hit", 0], 0.0)
+    rows, cols = np.nonzero(det.mask)
+    pick = np.random.default_rng(0).choice(len(rows), 300, replace=False)
+    rows, cols = rows[pick], cols[pick]
+    q = det.q_vectors(1.66)[rows, cols]
+    scale = (1e12 / (np.pi * 0.5e-6**2) * CLASSICAL_ELECTRON_RADIUS**2) * (
+        det.solid_angle() * det.polarization("horizontal")
+    )[rows, cols]
+    shell = np.digitize(np.linalg.norm(q, axis=1), np.linspace(0, 0.057, 7)[1:-1])
+    for i in range(len(X)):
+        f = sum(
+            _atom_sum(s, q, Rotation.from_quat(quats[i, j]).as_matrix(), shifts[i, j])
+            for j in range(n[i])
+        )
+        expected = scale * np.abs(f) ** 2
+        ratio = np.bincount(shell, X[i, rows, cols]) / np.bincount(shell, expected)
+        assert np.abs(ratio - 1).max() < 0.01, ratio
+
+
+def test_orientations_do_not_change_the_patterns(small_structure, cache_dir):
+    kw = dict(n_per_class=3, classes=CLASSES, cache_dir=cache_dir, random_state=5)
+    X, y, g = make_speckle_patterns(small_structure, **kw)
+    X2, y2, g2, quats, shifts = make_speckle_patterns(
+        small_structure, return_orientations=True, **kw
+    )
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    particle = np.isin(y, ["single-hit", "multi-hit"])
+    assert np.isnan(quats[~particle]).all() and np.isnan(shifts[~particle]).all()
+    # Unit quaternions, scalar last; the aggregate's particles do not overlap.
+    np.testing.assert_allclose(np.linalg.norm(quats[particle, 0], axis=1), 1.0)
+    multi = shifts[y == "multi-hit"]
+    d = np.linalg.norm(multi[:, 0] - multi[:, 1], axis=1)
+    assert (d >= 2 * np.sqrt(5 / 3) * small_structure.radius_of_gyration - 1e-9).all()

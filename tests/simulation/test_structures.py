@@ -67,3 +67,17 @@ def test_structure_from_arrays_recentres_and_validates():
 def test_unknown_id_names_the_bundled_ones():
     with pytest.raises(FileNotFoundError, match="1n7g"):
         load_structure("9zzz")
+
+
+def test_b_factors_are_zero_unless_the_deposited_ones_are_asked_for(small_structure):
+    import gemmi
+
+    np.testing.assert_array_equal(small_structure.b_factors, 0.0)
+    deposited = load_structure("1n7g", b_factors=True)
+    np.testing.assert_array_equal(deposited.positions, small_structure.positions)
+    st = gemmi.read_structure(str(deposited.source))
+    first = next(a for res in st[0][0] for a in res if a.element.atomic_number > 1)
+    assert deposited.b_factors[0] == pytest.approx(first.b_iso)
+    assert deposited.b_factors.min() >= 0 and deposited.b_factors.mean() > 5
+    with pytest.raises(ValueError, match="b_factors"):
+        Structure("bad", [[0, 0, 0]], np.array([6]), b_factors=[-1.0])

@@ -1,0 +1,154 @@
+"""A SpeckleNN embedder pretrained on many particles, shipped with the package.
+
+SpeckleNN's offline use (Wang et al., Sec. IV.A): an embedding trained once on the four hit
+classes of many particles classifies the patterns of a particle it has never seen from a
+few labelled frames, with no training. :func:`load_embedder` returns that embedder, fitted::
+
+    from sklearn.pipeline import make_pipeline
+    from skspeckle import DetectorMask, FewShotCentroidClassifier
+    from skspeckle.pretrained import load_embedder
+
+    pipe = make_pipeline(DetectorMask(0.25), load_embedder(), FewShotCentroidClassifier(k=5))
+    pipe.fit(X_labelled, y_labelled)  # 5 frames per class: stores the supports, trains nothing
+
+The weights (``data/speckle_net.safetensors``, float16) and their provenance
+(``data/speckle_net.json``: training command, seed, structures, the structures held out,
+versions, date, wall time, SHA-256) come from ``benchmarks/tools/train_pretrained.py``. They
+expect the simulator's default frames: 48 x 48 pixels (the 96 x 96 centre of the SpeckleNN
+detector binned 2 x 2, :func:`skspeckle.datasets.make_speckle_patterns`), photon counts; each
+frame is standardised inside the network, so the absolute fluence does not matter. Accuracy on
+never-seen particles: ``docs/results.md``, "Pretrained embedder".
+"""
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+
+__all__ = ["WEIGHTS", "PROVENANCE", "load_embedder", "embedder_provenance"]
+
+_DATA = Path(__file__).parent / "data"
+#: The network's ``state_dict`` (safetensors, float16): pass it as ``init_from``.
+WEIGHTS = _DATA / "speckle_net.safetensors"
+#: Its provenance (JSON).
+PROVENANCE = _DATA / "speckle_net.json"
+
+
+@cache
+def embedder_provenance():
+    """How the shipped weights were made, with their SHA-256 checked.
+
+    Returns
+    -------
+    provenance : dict
+        The parsed ``speckle_net.json``: ``command``, ``seed``, ``structures`` (PDB ids
+        trained on), ``held_out_structures`` (never simulated for training: every bundled
+        structure and the offline benchmark's never-seen particles), ``estimator`` (the
+        :class:`~skspeckle.embedding.TripletEmbedder` parameters), ``classes``,
+        ``skspeckle_version``, ``date_utc``, ``wall_seconds``, ``sha256`` and more.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights or the provenance file are missing (a broken installation).
+    ValueError
+        If the weights file does not match the SHA-256 of its provenance (a corrupted or
+        replaced file); reinstall skspeckle.
+    """
+    for path in (WEIGHTS, PROVENANCE):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: the installation of skspeckle is incomplete; reinstall it."
+            )
+    provenance = json.loads(PROVENANCE.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    if digest != provenance["sha256"]:
+        raise ValueError(
+            f"{WEIGHTS} has SHA-256 {digest}, but its provenance records "
+            f"{provenance['sha256']}: the file is corrupted or was replaced; reinstall skspeckle."
+        )
+    return provenance
+
+
+def load_embedder(**params):
+    """The pretrained SpeckleNN embedder, fitted and ready to transform.
+
+    A :class:`~skspeckle.embedding.TripletEmbedder` with ``init_from=WEIGHTS`` and
+    ``max_epochs=0``: its ``fit`` copies the shipped weights and trains nothing, so a
+    ``Pipeline`` that fits it (scikit-learn refits every step) only records the classes and
+    the frame shape, and the weights stay bit-identical. ``clone`` keeps it so (the
+    parameters are a path and numbers), hence ``GridSearchCV`` and ``cross_validate`` work.
+    ``sklearn.frozen.FrozenEstimator(load_embedder())`` also works, and skips even that.
+
+    For fine-tuning on the particle at hand (SpeckleNN's online scenario, Sec. IV.B), ask for
+    epochs: ``load_embedder(max_epochs=60, augment=RandomRotation(),
+    validation_fraction=1/3)`` trains from the pretrained weights instead of a random start.
+
+    Parameters
+    ----------
+    **params
+        :class:`~skspeckle.embedding.TripletEmbedder` parameters overriding the pretrained
+        ones (``n_components=128``, ``margin=0.5``, ``normalize="standardize"``,
+        ``init_from=WEIGHTS``, ``max_epochs=0``, ``validation_fraction=0.0``); e.g.
+        ``device="cuda"``. ``n_components``, ``network``, ``activation`` and ``normalize``
+        must stay as trained.
+
+    Returns
+    -------
+    embedder : TripletEmbedder
+        Fitted (``classes_`` are the four training classes until it is refitted); transforms
+        frames of shape (n, 48, 48) or (n, 2304) into float32 unit vectors of shape (n, 128).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`embedder_provenance` (missing or corrupted weights).
+    ValueError
+        If ``params`` change the architecture or the input scaling of the trained network.
+
+    See Also
+    --------
+    embedder_provenance : what the weights were trained on and which structures were held out.
+
+    Notes
+    -----
+    Training data, classes, scaling and the held-out structures: the module docstring and
+    ``embedder_provenance()``. Measured accuracy: ``docs/results.md``.
+
+    Examples
+    --------
+    >>> from skspeckle.pretrained import load_embedder
+    >>> emb = load_embedder(device="cpu")
+    >>> emb.max_epochs, emb.normalize, emb.image_shape_
+    (0, 'standardize', (48, 48))
+    """
+    import numpy as np
+
+    from skspeckle.embedding import TripletEmbedder
+
+    provenance = embedder_provenance()
+    trained = provenance["estimator"]["params"]
+    fixed = {k: trained[k] for k in ("n_components", "normalize")}
+    expected = {**fixed, "network": None, "activation": "relu"}
+    changed = sorted(k for k, v in expected.items() if k in params and params[k] != v)
+    if changed:
+        raise ValueError(
+            f"load_embedder cannot change {', '.join(changed)}: the shipped weights were "
+            f"trained with {fixed} and the default network. Train your own embedder "
+            "(TripletEmbedder) for another architecture."
+        )
+    final = {
+        **fixed,
+        "margin": trained["margin"],
+        "init_from": str(WEIGHTS),
+        "max_epochs": 0,
+        "validation_fraction": 0.0,
+        **params,
+    }
+    embedder = TripletEmbedder(**{**final, "max_epochs": 0, "validation_fraction": 0.0})
+    # Fitting with max_epochs=0 is what a pipeline does with it: it copies the weights and
+    # records the frame shape; two placeholder frames per trained class give its classes.
+    shape = tuple(provenance["data"]["image_shape"])
+    classes = np.asarray(provenance["classes"])
+    embedder.fit(np.zeros((2 * len(classes), *shape), dtype=np.float32), np.repeat(classes, 2))
+    return embedder.set_params(**final)

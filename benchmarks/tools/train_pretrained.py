@@ -29,9 +29,14 @@ Output: ``speckle_net.safetensors`` (the network's ``state_dict`` in float16) an
 estimator parameters, versions, date, wall time, SHA-256 of the weights file). Both are written
 to temporary files and renamed, so an interrupted run leaves no partial file.
 
-Usage (the shipped weights; ~35 min on 2 shared CPU cores)::
+Usage: the shipped weights came from (provenance in ``speckle_net.json``; 511 s on 2 CPU cores
+shared with other jobs)::
 
-    nice -n 10 .venv/bin/python benchmarks/tools/train_pretrained.py --threads 2
+    .venv/bin/python benchmarks/tools/train_pretrained.py --n-per-class 1 --max-epochs 12 \
+        --threads 2
+
+The defaults (``--n-per-class 5 --max-epochs 20``) are the larger run still to be done on a
+machine of its own.
 """
 
 import argparse

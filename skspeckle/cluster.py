@@ -42,7 +42,7 @@ from skspeckle._version import __version__
 from skspeckle.io._atomic import check_output_path
 from skspeckle.io.cxi import FrameReader
 from skspeckle.io.journal import Journal, journal_path
-from skspeckle.streaming import _mask_value, _publish
+from skspeckle.streaming import _finish, _keep_journal, _mask_value
 from skspeckle.utils._optional import import_optional
 
 __all__ = ["connect", "dask_frames", "make_speckle_patterns_dask", "predict_dask"]
@@ -482,36 +482,23 @@ def predict_dask(
                 args = (model, darr, journal, manifest, _mask_value(model), stop, reporting)
                 seconds, shipping = _run(dask_client, *args)
         except BaseException as exc:
-            journal.close()
-            if journal.finished and not isinstance(exc, RunInterrupted):
-                if hasattr(exc, "add_note"):
-                    exc.add_note(
-                        f"({journal.n_finished()} finished frames are kept in "
-                        f"{str(journal.path)!r}; resume=True / --resume continues with them)"
-                    )
+            _keep_journal(journal, exc)
             raise
-    with StopOnSignal():  # the run is complete: a first signal waits for the final write
-        try:
-            summary = _publish(
-                model,
-                scorer,
-                journal,
-                manifest,
-                output_path,
-                overwrite,
-                False,
-                {"seconds": seconds, "resumed_frames": resumed, "n_workers": n_workers_run},
-                operating_point=operating_point,
-            )
-        except BaseException:
-            journal.close()
-            raise
-        journal.remove()
+    summary = _finish(
+        model,
+        scorer,
+        journal,
+        manifest,
+        output_path,
+        overwrite,
+        False,
+        seconds,
+        resumed,
+        extra_attrs={"n_workers": n_workers_run},
+        operating_point=operating_point,
+    )
     return {
         **summary,
-        "seconds": seconds,
-        "frames_per_s": (n - resumed) / max(seconds, 1e-9),
-        "resumed_frames": resumed,
         "n_workers": n_workers_run,
         "model_shipping_seconds": shipping,
     }

@@ -31,7 +31,7 @@ from skspeckle._run_control import (
 from skspeckle._run_control import model_sha256 as _model_sha256
 from skspeckle._version import __version__
 from skspeckle.io._atomic import check_output_path
-from skspeckle.streaming import _mask_value, _publish
+from skspeckle.streaming import _finish, _keep_journal, _mask_value
 from skspeckle.utils._optional import import_optional
 
 __all__ = ["KINDS", "iter_psana_frames", "predict_psana"]
@@ -257,12 +257,7 @@ def predict_psana(
                 if stop.signum is not None:
                     raise RunInterrupted(stop.signum, journal.path, start, "?")
     except BaseException as exc:
-        journal.close()
-        if journal.finished and not isinstance(exc, RunInterrupted) and hasattr(exc, "add_note"):
-            exc.add_note(
-                f"({journal.n_finished()} finished frames are kept in {str(journal.path)!r}; "
-                "resume=True continues with them)"
-            )
+        _keep_journal(journal, exc, resume_hint="resume=True")
         raise
     finally:
         progress.close()
@@ -274,25 +269,6 @@ def predict_psana(
             "detector name (run.detnames lists them) and the run."
         )
     manifest["n_frames"] = start
-    with StopOnSignal():
-        try:
-            summary = _publish(
-                model,
-                scorer,
-                journal,
-                manifest,
-                output_path,
-                overwrite,
-                False,
-                {"seconds": seconds, "resumed_frames": resumed},
-            )
-        except BaseException:
-            journal.close()
-            raise
-        journal.remove()
-    return {
-        **summary,
-        "seconds": seconds,
-        "frames_per_s": (start - resumed) / max(seconds, 1e-9),
-        "resumed_frames": resumed,
-    }
+    return _finish(
+        model, scorer, journal, manifest, output_path, overwrite, False, seconds, resumed
+    )

@@ -319,15 +319,51 @@ def predict_file(
                     (verbose, log, progress),
                 )
             except BaseException as exc:
-                journal.close()
-                keep_note = journal.finished and not isinstance(exc, RunInterrupted)
-                if keep_note and hasattr(exc, "add_note"):
-                    exc.add_note(
-                        f"({journal.n_finished()} finished frames are kept in "
-                        f"{str(journal.path)!r}; resume=True / --resume continues with them)"
-                    )
+                _keep_journal(journal, exc)
                 raise
-    # The final write: a first signal now waits for it, since the run is complete by then.
+    return _finish(
+        model,
+        scorer,
+        journal,
+        manifest,
+        target,
+        overwrite,
+        in_place,
+        seconds,
+        resumed,
+        frame_ids=frame_ids,
+        operating_point=operating_point,
+    )
+
+
+def _keep_journal(journal, exc, resume_hint="resume=True / --resume"):
+    """Close the journal of a run that ``exc`` stopped; unless it was interrupted (whose
+    message says it already), note where its finished frames are kept."""
+    journal.close()
+    if journal.finished and not isinstance(exc, RunInterrupted) and hasattr(exc, "add_note"):
+        exc.add_note(
+            f"({journal.n_finished()} finished frames are kept in {str(journal.path)!r}; "
+            f"{resume_hint} continues with them)"
+        )
+
+
+def _finish(
+    model,
+    scorer,
+    journal,
+    manifest,
+    target,
+    overwrite,
+    in_place,
+    seconds,
+    resumed,
+    extra_attrs=None,
+    frame_ids=None,
+    operating_point=None,
+):
+    """The final write of a complete run, then the journal's removal; returns the run's
+    summary. A first signal now waits for the write, since the run is complete by then."""
+    attrs = {"seconds": seconds, "resumed_frames": resumed, **(extra_attrs or {})}
     with StopOnSignal():
         try:
             summary = _publish(
@@ -338,7 +374,7 @@ def predict_file(
                 target,
                 overwrite,
                 in_place,
-                {"seconds": seconds, "resumed_frames": resumed},
+                attrs,
                 frame_ids=frame_ids,
                 operating_point=operating_point,
             )
@@ -349,7 +385,7 @@ def predict_file(
     return {
         **summary,
         "seconds": seconds,
-        "frames_per_s": (n - resumed) / max(seconds, 1e-9),
+        "frames_per_s": (manifest["n_frames"] - resumed) / max(seconds, 1e-9),
         "resumed_frames": resumed,
     }
 

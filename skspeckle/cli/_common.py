@@ -13,11 +13,11 @@ def positive_int(text):
     return value
 
 
-def add_model_arguments(parser):
+def add_model_arguments(parser, required=True):
     """Add ``--model``, ``--trust`` and ``--allow-pickle`` (a saved model and its trust rules)."""
     parser.add_argument(
         "--model",
-        required=True,
+        required=required,
         metavar="MODEL.skops",
         help="fitted model saved with skspeckle.save_model",
     )

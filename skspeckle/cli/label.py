@@ -1,5 +1,7 @@
 """``skspeckle label``: the labelling and review page of a run, on a local web server."""
 
+from skspeckle.cli._common import add_model_arguments, load_cli_model
+
 __all__ = ["add_parser"]
 
 
@@ -10,11 +12,7 @@ def run(args):
     from skspeckle.labelling.app import serve
     from skspeckle.labelling.session import BUNDLED_PR772, LabelSession
 
-    model = None
-    if args.model is not None:
-        from skspeckle.persistence import load_model
-
-        model = load_model(args.model, trusted=args.trust or None)
+    model = load_cli_model(args)[0] if args.model is not None else None
     labels = args.labels
     if labels is None:  # in the working directory: raw-data folders are often read-only
         labels = Path(f"{Path(args.run).stem or BUNDLED_PR772}.labels.csv")
@@ -42,16 +40,7 @@ def add_parser(sub):
         "every change. RUN is an HDF5/CXI file, or 'pr772' for the bundled real frames.",
     )
     label.add_argument("run", metavar="RUN", help="HDF5/CXI file of frames, or 'pr772'")
-    label.add_argument(
-        "--model", metavar="MODEL.skops", help="fitted model saved with skspeckle.save_model"
-    )
-    label.add_argument(
-        "--trust",
-        action="append",
-        default=[],
-        metavar="TYPE",
-        help="trust this type when loading the model (only for files whose source you trust)",
-    )
+    add_model_arguments(label, required=False)
     label.add_argument(
         "--labels",
         metavar="LABELS.csv",

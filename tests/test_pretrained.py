@@ -89,6 +89,10 @@ def test_the_embedder_is_fitted_and_refuses_other_frame_shapes():
         clone(emb).fit(frames, [0, 0, 1, 1])
     with pytest.raises(ValueError, match="normalize"):
         load_embedder(normalize="log1p")
+    # The trained network by its name is the same network; another one is refused.
+    assert load_embedder(network="speckle_nn", device="cpu").network == "speckle_nn"
+    with pytest.raises(ValueError, match="network"):
+        load_embedder(network="speckle_nn_small")
 
 
 def test_fine_tuning_starts_from_the_pretrained_weights(held_out_patterns):

@@ -129,8 +129,11 @@ def load_embedder(**params):
     provenance = embedder_provenance()
     trained = provenance["estimator"]["params"]
     fixed = {k: trained[k] for k in ("n_components", "normalize")}
-    expected = {**fixed, "network": None, "activation": "relu"}
-    changed = sorted(k for k, v in expected.items() if k in params and params[k] != v)
+    expected = {**fixed, "activation": "relu"}
+    changed = [k for k, v in expected.items() if k in params and params[k] != v]
+    if params.get("network") not in (None, "speckle_nn"):  # None is the default network too
+        changed.append("network")
+    changed.sort()
     if changed:
         raise ValueError(
             f"load_embedder cannot change {', '.join(changed)}: the shipped weights were "

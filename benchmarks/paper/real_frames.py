@@ -105,10 +105,11 @@ def _simulate(structure, detector, n_per_class, n_photons, seed, classes=None):
     )[:2]
 
 
-def _matched_n_photons(structure, detector, target, n, seed, reference=1e12):
-    """Pulse energy at which the median simulated single hit holds ``target`` photons."""
+def _matched_n_photons(structure, detector, target, good, n, seed, reference=1e12):
+    """Pulse energy at which the median simulated single hit holds ``target`` photons on the
+    ``good`` pixels (those counted in the real frames)."""
     X, _ = _simulate(structure, detector, n, reference, seed, classes=("single-hit",))
-    return reference * target / np.median(X.sum(axis=(1, 2)) / PR772_ADU_PER_PHOTON)
+    return reference * target / np.median(X[:, good].sum(axis=1) / PR772_ADU_PER_PHOTON)
 
 
 def _first_minima(q, profile, n=3, q_min=0.0012):
@@ -316,7 +317,7 @@ def main(argv=None):
         for name, (structure, detector) in sets.items():
             t0 = time.perf_counter()
             n_photons = _matched_n_photons(
-                structure, detector, target, scale["n_calibration"], args.seed + 1
+                structure, detector, target, good, scale["n_calibration"], args.seed + 1
             )
             X, y = _simulate(structure, detector, scale["n_per_class"], n_photons, args.seed)
             simulate_s = time.perf_counter() - t0

@@ -224,8 +224,8 @@ def load_structure(path_or_id, *, b_factors=False):
 
 
 def _icosahedron_face_normals():
-    """Unit normals of the 20 faces of an icosahedron with vertices (0, +-1, +-phi) and cyclic
-    permutations: the vertices of the dual dodecahedron, up to sign (10 axes)."""
+    """Unit normals of the 20 faces of the icosahedron with vertices (+-phi, +-1, 0) and cyclic
+    permutations: the vertices of its dual dodecahedron, up to sign (10 axes)."""
     normals = [(1.0, s2, s3) for s2 in (1, -1) for s3 in (1, -1)]
     for a in (1, -1):
         normals += [(0, a / _PHI, _PHI), (a / _PHI, _PHI, 0), (_PHI, 0, a / _PHI)]
@@ -271,8 +271,9 @@ def icosahedral_particle(
     Returns
     -------
     structure : Structure
-        Points of atomic number Z, centred, with a vertex on each of the ``+-y`` and ``+-z``
-        axes (orientation does not matter: the simulator rotates each pattern at random).
+        Points of atomic number Z, centred, with the vertices along ``(+-phi, +-1, 0)`` and
+        its cyclic permutations (orientation does not matter: the simulator rotates each
+        pattern at random).
 
     Raises
     ------

@@ -35,6 +35,8 @@ def test_the_page_code_runs_and_prints_what_the_page_says(amplitude_cache, monke
     assert "zero-photon peak: 0.19 ADU, sd 1.41 ADU" in out
     assert "0.34 of good pixels negative, 2 non-finite" in out
     assert "1e3 photons per frame: [ 79 213  76 917 820  84 172 152  75  71]" in out
+    assert "beta, real single-looking: [0.24 0.1  0.23]" in out
+    assert "beta, real frames 3 and 4: [0.98 0.75 0.76]" in out
     assert 1e10 < namespace["n_photons"] < 1e11
     assert namespace["X_sim"].shape == (24, 260, 257)
     proba = namespace["proba"]

@@ -1,6 +1,7 @@
 """The physics of the simulator: numpy, scipy and gemmi, no torch.
 
-- :mod:`~skspeckle.simulation.structures`: PDB / mmCIF particles (:class:`Structure`).
+- :mod:`~skspeckle.simulation.structures`: PDB / mmCIF particles (:class:`Structure`) and a
+  homogeneous icosahedron of a virus's size (:func:`icosahedral_particle`).
 - :mod:`~skspeckle.simulation.amplitude`: the 3-D Fourier amplitude of a particle
   (:class:`FourierAmplitude`), cached on disk.
 - :mod:`~skspeckle.simulation.nonsample`: scattering of droplets and clusters (non-sample hits).
@@ -16,6 +17,7 @@ __getattr__, __dir__, __all__ = attach(
         "CLASSES": "skspeckle.simulation.spi",
         "default_cache_dir": "skspeckle.simulation.amplitude",
         "FourierAmplitude": "skspeckle.simulation.amplitude",
+        "icosahedral_particle": "skspeckle.simulation.structures",
         "list_structures": "skspeckle.simulation.structures",
         "load_structure": "skspeckle.simulation.structures",
         "make_sfx_frames": "skspeckle.simulation.sfx",

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skspeckle.simulation import Structure, list_structures, load_structure
+from skspeckle.simulation import Structure, icosahedral_particle, list_structures, load_structure
 from skspeckle.simulation import structures as structures_module
 
 DATA = Path(structures_module.__file__).parents[1] / "datasets" / "data"
@@ -81,3 +81,32 @@ def test_b_factors_are_zero_unless_the_deposited_ones_are_asked_for(small_struct
     assert deposited.b_factors.min() >= 0 and deposited.b_factors.mean() > 5
     with pytest.raises(ValueError, match="b_factors"):
         Structure("bad", [[0, 0, 0]], np.array([6]), b_factors=[-1.0])
+
+
+def test_icosahedral_particle_has_the_size_density_and_shape_asked_for():
+    particle = icosahedral_particle(300.0, spacing=6.0)
+    rg_diameter = 2 * np.sqrt(5 / 3) * particle.radius_of_gyration
+    assert abs(rg_diameter - 300.0) < 6.0  # within a lattice step
+    assert set(particle.atomic_numbers.tolist()) == {93}  # round(0.43 * 6^3)
+    # Electron count: the density times the solid icosahedron's volume 5 phi^2 a^3 / 6.
+    phi = (1 + 5**0.5) / 2
+    edge = particle.radius_of_gyration / (phi * np.sqrt(3 / 20))
+    volume = 5 * phi**2 * edge**3 / 6
+    assert particle.n_electrons == pytest.approx(93 / 6.0**3 * volume, rel=0.03)
+    # The vertices stick out 1.26 times farther than the face centres (the circumradius over
+    # the inradius): an icosahedron, not a sphere.
+    pos = particle.positions
+    along_vertex = np.abs(pos @ (np.array([phi, 1, 0]) / np.hypot(phi, 1))).max()
+    along_face = np.abs(pos @ (np.ones(3) / np.sqrt(3))).max()
+    assert along_vertex / along_face == pytest.approx(1.258, rel=0.03)
+    # A lattice point comes within about sqrt(3) steps of a sharp vertex.
+    assert abs(particle.max_radius - np.sqrt(phi * np.sqrt(5)) / 2 * edge) < 2 * 6.0
+
+
+def test_icosahedral_particle_names_the_spacings_that_work():
+    with pytest.raises(ValueError, match=r"spacing between 1\.05 and 6\.51"):
+        icosahedral_particle(580.0, spacing=10.0)
+    with pytest.raises(ValueError, match="4 lattice steps"):
+        icosahedral_particle(20.0, spacing=6.0)
+    with pytest.raises(ValueError, match="diameter"):
+        icosahedral_particle(-1.0)

@@ -39,7 +39,7 @@ __all__ = ["DiffusionMapEmbedding", "DiffusionMapFewShotClassifier"]
 # must take the same neighbours for the Nystrom extension to reproduce the fitted embedding.
 _DISTANCE_TOLERANCE = 1e-9
 
-# Up to this many points the eigenvectors come from a dense solver (about a second).
+# Up to this many points the eigenvectors come from a dense solver (a few seconds at most).
 _DENSE_EIGEN_MAX = 1000
 
 _DIFFUSION_CONSTRAINTS = {

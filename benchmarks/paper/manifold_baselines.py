@@ -142,7 +142,7 @@ def main(argv=None):
                         flush=True,
                     )
 
-    fig, axes = _common.figure(1, 2, figsize=(12, 4.2), sharey=True)
+    fig, axes = _common.figure(1, 2, figsize=(11, 5.5), sharey=True)
     for ax, metric in zip(axes, ("accuracy", "f1")):
         labels = []
         for x, r in enumerate(rows):
@@ -154,8 +154,9 @@ def main(argv=None):
                 fmt="o",
                 color="tab:green" if r["model"].startswith("Spectral") else "tab:purple",
             )
-            labels.append(f"{r['model']}\n{r['detector_area']:.0%} {r['fluence']}")
-        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=30)
+            short = r["model"].replace("Diffusion map", "diff. map").replace(" neighbours", " nn")
+            labels.append(f"{short}, {r['detector_area']:.0%} {r['fluence']}")
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=90)
         ax.set_title(f"{metric} (single hit vs rest), {N_LABELLED} labels per class")
     axes[0].set_ylabel("score, 95 % bootstrap interval")
     _common.save_figure(fig, NAME, args)

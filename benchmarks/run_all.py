@@ -42,6 +42,7 @@ SCRIPTS = {
     "baselines_overview": "paper",
     "shape_robustness": "paper",
     "online_table1": "paper",
+    "manifold_baselines": "paper",
     "ablation": "paper",
     "sfx_crossdataset": "paper",
     "offline": "paper",

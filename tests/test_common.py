@@ -26,6 +26,8 @@ from skspeckle import (
 from skspeckle.baselines import (
     CNN1DClassifier,
     DANNClassifier,
+    DiffusionMapEmbedding,
+    DiffusionMapFewShotClassifier,
     HitFinderCNN,
     PeakCountClassifier,
     PretrainedFeatures,
@@ -71,6 +73,10 @@ INSTANCES = {
         DetectorMask(0.5, layout="panels", panel_grid=(2, 2)),
         DetectorMask(0.3, layout="disk"),
         DetectorMask(0.6, layout="annulus", nonfinite="mask"),
+    ],
+    "DiffusionMapEmbedding": [DiffusionMapEmbedding(n_components=2, random_state=0)],
+    "DiffusionMapFewShotClassifier": [
+        DiffusionMapFewShotClassifier(n_clusters=2, n_neighbors=5, random_state=0)
     ],
     "FewShotCentroidClassifier": [
         FewShotCentroidClassifier(k=None),
@@ -135,6 +141,12 @@ EXPECTED_FAILED_CHECKS = {
         ),
     },
     "DANNClassifier": _MINIBATCH,
+    "DiffusionMapFewShotClassifier": {
+        "check_classifiers_classes": (
+            "-1 marks unlabelled frames (scikit-learn's semi-supervised convention), so the "
+            "check's class -1 is read as unlabelled"
+        ),
+    },
     "FluenceJitter": _FIT_TIME_ONLY,
     "HitFinderCNN": {
         "check_sample_weight_equivalence_on_dense_data": (

@@ -35,7 +35,9 @@ Models, all trained on the icosahedron's frames only:
   the same); 10 draws of the supports.
 - Spectral clustering (Yoon et al. 2011) named by 5 labelled frames per class of the test
   shape: ``SpectralFewShotClassifier`` fitted transductively on those and the test frames of
-  that shape (nothing learnt from icosahedra; the few-label reference), 10 draws.
+  that shape (nothing learnt from icosahedra; the few-label reference), 10 draws; and the
+  same with diffusion maps (Coifman & Lafon 2006; Fung et al. 2009),
+  ``DiffusionMapFewShotClassifier``, on the same frames and draws.
 
 Scores per model and test shape: the false-negative rate (good called bad), the
 false-positive rate (bad called good; also split into multi hits and non-sample hits) and the
@@ -58,6 +60,7 @@ import numpy as np
 from scipy.spatial import ConvexHull
 
 from skspeckle.baselines import (
+    DiffusionMapFewShotClassifier,
     ResNetClassifier,
     Shi19Classifier,
     SpectralFewShotClassifier,
@@ -344,15 +347,22 @@ def main(argv=None):
             X_pool, y_pool = X_train, y_train
         for d in range(N_DRAWS):
             sup = draw_supports(y_pool, K_SHOT, seed=args.seed + d)
+            X_fit = np.concatenate([X_pool[sup], X_test])
+            y_fit = np.concatenate([y_pool[sup], np.full(len(y_test), "unlabeled")])
             with warnings.catch_warnings():
                 # The nearest-neighbour graph splits into components (the bright non-sample
                 # hits lie far from the rest); the clustering still runs and is scored.
                 warnings.filterwarnings("ignore", "Graph is not fully connected")
-                spectral = SpectralFewShotClassifier(unlabeled="unlabeled", random_state=d).fit(
-                    np.concatenate([X_pool[sup], X_test]),
-                    np.concatenate([y_pool[sup], np.full(len(y_test), "unlabeled")]),
-                )
+                spectral = SpectralFewShotClassifier(unlabeled="unlabeled", random_state=d)
+                spectral.fit(X_fit, y_fit)
             add("Spectral, new-shape supports", s, spectral.transduction_[len(sup) :] == SINGLE)
+            diffusion = DiffusionMapFewShotClassifier(unlabeled="unlabeled", random_state=d)
+            diffusion.fit(X_fit, y_fit)
+            add(
+                "Diffusion map, new-shape supports",
+                s,
+                diffusion.transduction_[len(sup) :] == SINGLE,
+            )
 
     rows = []
     for (model, s), p in preds.items():

@@ -1,8 +1,9 @@
 """The literature's baselines as scikit-learn estimators, one module per baseline.
 
 - SPI: :class:`Shi19Classifier`, :class:`ResNetClassifier`, :class:`PretrainedFeatures`,
-  :class:`DANNClassifier`, and the unsupervised :func:`make_pca_svc` and
-  :class:`SpectralFewShotClassifier`.
+  :class:`DANNClassifier`, and the unsupervised :func:`make_pca_svc`,
+  :class:`SpectralFewShotClassifier` and :class:`DiffusionMapFewShotClassifier` (on
+  :class:`DiffusionMapEmbedding`).
 - SFX hit finding: :class:`HitFinderCNN`, :class:`RowWiseDecomposition` +
   :class:`CNN1DClassifier`, :class:`TotalIntensityClassifier`, :class:`PeakCountClassifier`.
 
@@ -18,6 +19,8 @@ __getattr__, __dir__, __all__ = attach(
         "CNN1DClassifier": "skspeckle.baselines.sfx.row_wise",
         "count_peaks": "skspeckle.baselines.sfx.peak_finder",
         "DANNClassifier": "skspeckle.baselines.spi.dann",
+        "DiffusionMapEmbedding": "skspeckle.baselines.spi.diffusion_map",
+        "DiffusionMapFewShotClassifier": "skspeckle.baselines.spi.diffusion_map",
         "find_peaks": "skspeckle.baselines.sfx.peak_finder",
         "HitFinderCNN": "skspeckle.baselines.sfx.hit_finder",
         "make_pca_svc": "skspeckle.baselines.spi.pca_svc",

@@ -11,6 +11,8 @@ PUBLIC_ESTIMATORS = {
     "CNN1DClassifier",
     "DANNClassifier",
     "DetectorMask",
+    "DiffusionMapEmbedding",
+    "DiffusionMapFewShotClassifier",
     "FewShotCentroidClassifier",
     "FluenceJitter",
     "HitFinderCNN",

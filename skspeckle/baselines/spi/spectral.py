@@ -1,25 +1,18 @@
 """Spectral clustering of all frames, clusters named by a few labelled frames (the unsupervised
 baseline of single-hit sorting)."""
 
-from numbers import Integral
-
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.cluster import KMeans
 from sklearn.manifold import SpectralEmbedding
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
+from skspeckle.baselines.spi._cluster_naming import ClusterNamingClassifier
 from skspeckle.baselines.spi.pca_svc import frames_to_vectors
 from skspeckle.utils._images import validate_images
-from skspeckle.utils._sklearn_compat import Interval, fit_context
 
 __all__ = ["SpectralFewShotClassifier"]
 
 
-class SpectralFewShotClassifier(ClassifierMixin, BaseEstimator):
+class SpectralFewShotClassifier(ClusterNamingClassifier):
     """Spectral clustering of all frames, clusters named by a few labelled frames.
 
     ``fit`` embeds *all* the frames it is given -- labelled and unlabelled -- with Laplacian
@@ -81,14 +74,6 @@ class SpectralFewShotClassifier(ClassifierMixin, BaseEstimator):
     ((40,), [0, 1])
     """
 
-    _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "unlabeled": "no_validation",
-        "random_state": ["random_state"],
-    }
-
     def __init__(
         self, n_clusters=8, *, n_components=None, n_neighbors=10, unlabeled=-1, random_state=None
     ):
@@ -98,73 +83,16 @@ class SpectralFewShotClassifier(ClassifierMixin, BaseEstimator):
         self.unlabeled = unlabeled
         self.random_state = random_state
 
-    @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Embed and cluster all frames, and name the clusters from the labelled ones.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, H, W) or (n_samples, H * W)
-            All frames, labelled and unlabelled, in photons; finite.
-        y : array-like of shape (n_samples,)
-            Labels, ``unlabeled`` for the frames without one.
-
-        Returns
-        -------
-        self : SpectralFewShotClassifier
-
-        Raises
-        ------
-        ValueError
-            If ``y`` is missing or has no labelled frame, or there are no more frames than
-            ``n_clusters`` (or the embedding dimension).
-        """
-        name = type(self).__name__
-        if y is None:
-            raise ValueError(
-                f"{name} requires y to be passed, but the target y is None: "
-                "label a few frames and mark the rest as unlabeled."
-            )
-        X = validate_images(self, X, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        labelled = np.array([v != self.unlabeled for v in y.tolist()], dtype=bool)
-        if not labelled.any():
-            raise ValueError(
-                f"{name}: every frame is marked unlabeled={self.unlabeled!r}; "
-                "label at least one frame per class."
-            )
-        check_classification_targets(y[labelled])
-        n = len(X)
-        dim = self.n_clusters if self.n_components is None else self.n_components
-        if n <= max(self.n_clusters, dim + 1):
-            raise ValueError(
-                f"{name} needs more frames than n_clusters={self.n_clusters} and than "
-                f"n_components + 1={dim + 1}; got n_samples={n}."
-            )
-        rng = check_random_state(self.random_state)
-        vectors = frames_to_vectors(X)
-        self.embedding_ = SpectralEmbedding(
-            n_components=dim,
-            affinity="nearest_neighbors",
-            n_neighbors=min(self.n_neighbors, n - 1),
-            random_state=rng.randint(2**31 - 1),
-        ).fit_transform(vectors)
-        kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(2**31 - 1))
-        self.labels_ = kmeans.fit_predict(self.embedding_)
-        self.classes_, y_enc = np.unique(y[labelled], return_inverse=True)
-        votes = np.zeros((self.n_clusters, len(self.classes_)))
-        np.add.at(votes, (self.labels_[labelled], y_enc), 1)
-        named = votes.sum(axis=1) > 0
-        cluster_class = votes.argmax(axis=1)
-        centres = kmeans.cluster_centers_
-        for c in np.flatnonzero(~named):
-            d = ((centres[named] - centres[c]) ** 2).sum(axis=1)
-            cluster_class[c] = cluster_class[named][np.argmin(d)]
-        self.cluster_labels_ = self.classes_[cluster_class]
-        self.transduction_ = self.cluster_labels_[self.labels_]
+    def _embed(self, vectors, n_components, seed):
+        # Laplacian eigenmaps have no out-of-sample extension: predict goes by the nearest
+        # fitted frame instead.
         self._neighbors = NearestNeighbors(n_neighbors=1).fit(vectors)
-        return self
+        return SpectralEmbedding(
+            n_components=n_components,
+            affinity="nearest_neighbors",
+            n_neighbors=min(self.n_neighbors, len(vectors) - 1),
+            random_state=seed,
+        ).fit_transform(vectors)
 
     def predict(self, X):
         """Label of the nearest frame seen in ``fit`` (squared distance of ``log(1 +
@@ -191,10 +119,3 @@ class SpectralFewShotClassifier(ClassifierMixin, BaseEstimator):
         X = validate_images(self, X, reset=False)
         nearest = self._neighbors.kneighbors(frames_to_vectors(X), return_distance=False)[:, 0]
         return self.transduction_[nearest]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.target_tags.required = True
-        tags.classifier_tags.poor_score = True  # unsupervised clusters, named afterwards
-        return tags

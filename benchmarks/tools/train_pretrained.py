@@ -29,14 +29,13 @@ Output: ``speckle_net.safetensors`` (the network's ``state_dict`` in float16) an
 estimator parameters, versions, date, wall time, SHA-256 of the weights file). Both are written
 to temporary files and renamed, so an interrupted run leaves no partial file.
 
-Usage: the shipped weights came from (provenance in ``speckle_net.json``; 511 s on 2 CPU cores
-shared with other jobs)::
+Usage: the shipped weights came from (provenance in ``speckle_net.json``; 1,080 s with one
+torch thread on 2 CPU cores shared with other jobs, early-stopped after 14 of 30 epochs)::
 
-    .venv/bin/python benchmarks/tools/train_pretrained.py --n-per-class 1 --max-epochs 12 \
-        --threads 2
+    .venv/bin/python benchmarks/tools/train_pretrained.py --n-per-class 5 --max-epochs 30 \
+        --threads 1 --n-jobs 1
 
-The defaults (``--n-per-class 5 --max-epochs 20``) are the larger run still to be done on a
-machine of its own.
+The first shipped weights (0.4.0) came from ``--n-per-class 1 --max-epochs 12 --threads 2``.
 """
 
 import argparse

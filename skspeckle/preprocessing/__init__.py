@@ -27,5 +27,6 @@ __getattr__, __dir__, __all__ = attach(
     {
         "DetectorMask": "skspeckle.preprocessing.detector_mask",
         "PixelBinning": "skspeckle.preprocessing.binning",
+        "QGridResampler": "skspeckle.preprocessing.resampling",
     },
 )

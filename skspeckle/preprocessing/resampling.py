@@ -132,8 +132,9 @@ class QGridResampler(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Measured cost against frames simulated on the target geometry, with the pretrained
-    embedder: ``docs/results.md``, "Geometry transfer".
+    What the resampling costs the pretrained embedder against frames simulated on its own
+    grid (pnCCD frames, the same particles and orientations): ``benchmarks/paper/
+    geometry_transfer.py``, results in ``benchmarks/results/geometry_transfer/``.
 
     Examples
     --------

@@ -29,6 +29,8 @@ __all__ = ["QGridResampler"]
 # for the 48 x 48 pretrained grid); beyond it a target pixel spans more than 16 source pixels
 # and the sub-points sample it sparsely rather than skip pixels.
 _MAX_SUBSAMPLING = 16
+# Frames per sparse product: bounds the float64 copy (140 MB for 260 x 257 frames).
+_FRAMES_PER_PRODUCT = 1024
 # Geometry arithmetic leaves ~1e-12 pixel of round-off: coordinates this close to a pixel
 # centre are put on it, so that identical geometries copy the frame exactly.
 _SNAP = 1e-9
@@ -265,11 +267,14 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         images = validate_images(self, X, reset=False, allow_nonfinite=True)
         self._check_nonfinite(images)
-        flat = np.where(self.source.mask, images, np.float32(0)).reshape(len(images), -1)
-        out = np.full((len(images), self.weights_.shape[0]), self.fill_value, dtype=np.float32)
-        kept = self.mask_.ravel()
-        # float64 products: the sums of up to 4 s^2 weighted pixels keep float32's precision.
-        out[:, kept] = (self.weights_[kept] @ flat.T.astype(np.float64)).T
+        out = np.empty((len(images), self.weights_.shape[0]), dtype=np.float32)
+        for lo in range(0, len(images), _FRAMES_PER_PRODUCT):
+            chunk = images[lo : lo + _FRAMES_PER_PRODUCT]
+            flat = np.where(self.source.mask, chunk, 0.0).reshape(len(chunk), -1)
+            # float64 products: the sums of up to 4 s^2 weighted pixels keep float32's
+            # precision. The rows of the pixels not kept are empty.
+            out[lo : lo + len(chunk)] = (self.weights_ @ flat.T).T
+        out[:, ~self.mask_.ravel()] = self.fill_value
         return restore_layout(out.reshape(len(images), *self.mask_.shape), X)
 
     def _check_nonfinite(self, images):

@@ -10,8 +10,8 @@ from skspeckle.datasets import make_speckle_patterns
 from skspeckle.detector import Detector
 from skspeckle.pretrained import embedder_provenance, frame_geometry, load_embedder
 
-# The pnCCD at this distance spans the pretrained grid's q range at 1.6 keV (its edge at
-# 2 theta = 16.7 deg, the grid's edge at 15.9 deg), with 5.3 of its pixels per grid pixel.
+# The pnCCD at this distance spans the pretrained grid's q range at 1.6 keV but for its last
+# row and column, with 2.7 of its pixels per unbinned grid pixel (5.3 per binned one).
 PNCCD = Detector.pnccd_back(0.13)
 PNCCD_KEV = 1.6
 
@@ -61,14 +61,21 @@ def test_a_binned_target_receives_the_sum_of_its_pixels():
 def test_the_same_particle_seen_by_the_pnccd_and_resampled_matches_the_pretrained_grid(
     amplitude_cache, kind
 ):
-    target, target_kev = frame_geometry()
+    target, binning, _ = frame_geometry()
     X_target, y = _noise_free(None, None, amplitude_cache)
     X_source, _ = _noise_free(PNCCD, PNCCD_KEV, amplitude_cache)
     r = QGridResampler(PNCCD, source_energy_kev=PNCCD_KEV).fit(X_source)
     out = r.transform(X_source)
     assert out.shape == X_target.shape
-    assert r.coverage_ == 1.0 and r.subsampling_ == 6
-    np.testing.assert_array_equal(r.mask_, target.mask)
+    assert r.subsampling_ == 3
+    # Every binned pixel with a good pixel is kept, the 8 partly behind the beam stop too,
+    # but on the grid's border (its last column, corners): half a pnCCD pixel or more
+    # beyond its edges.
+    blocks = target.mask.reshape(48, 2, 48, 2)
+    inner = np.s_[1:-1, 1:-1]
+    np.testing.assert_array_equal(r.mask_[inner], blocks.any(axis=(1, 3))[inner])
+    assert not r.mask_[:, -1].any() and r.coverage_ > 0.97
+    assert (r.mask_ & ~blocks.all(axis=(1, 3))).sum() == 8
     for i in np.flatnonzero(y == kind):
         a, b = X_target[i][r.mask_], out[i][r.mask_]
         # Stated tolerances: log-intensity correlation >= 0.998, total photons within 1 %,
@@ -85,10 +92,11 @@ def test_a_farther_source_covers_the_centre_only_and_agrees_there(amplitude_cach
     r = QGridResampler(far, source_energy_kev=1.66).fit(X_source)
     out = r.transform(X_source)
     assert 0.3 < r.coverage_ < 0.6
-    target, _ = frame_geometry()
+    target, binning, _ = frame_geometry()
     assert not r.mask_[0, 0] and r.mask_[12, 12]  # a corner lies beyond the pnCCD
     assert np.isnan(out[:, ~r.mask_]).all() and np.isfinite(out[:, r.mask_]).all()
-    assert not (r.mask_ & ~target.mask).any()  # the target's beam stop and gap stay masked
+    # The target's beam stop and gap stay masked.
+    assert not (r.mask_ & ~target.mask.reshape(48, 2, 48, 2).any(axis=(1, 3))).any()
     a, b = X_target[:, r.mask_], out[:, r.mask_]
     assert b.sum() == pytest.approx(a.sum(), rel=0.01)
     # DetectorMask after it zeroes the rest, as the simulator zeroes masked pixels.
@@ -116,6 +124,27 @@ def test_source_mask_gaps_become_masked_target_pixels():
     np.testing.assert_array_equal(strict.mask_.all(axis=1), [1, 1, 0, 0, 0, 0, 0, 0, 1, 1])
 
 
+def test_target_binning_sums_good_pixels_as_the_read_out_does():
+    det = Detector((8, 8), pixel_size=1e-3, distance=0.1)
+    mask = np.ones((8, 8), dtype=bool)
+    mask[3, 3] = False  # one pixel of the target behind a beam stop
+    target = Detector((8, 8), pixel_size=1e-3, distance=0.1, mask=mask)
+    X = np.ones((1, 8, 8), dtype=np.float32)
+    r = QGridResampler(det, target=target, target_binning=2).fit(X)
+    out = r.transform(X)[0]
+    assert r.mask_.all() and out[1, 1] == pytest.approx(3.0) and out[0, 0] == pytest.approx(4.0)
+    # A binned pixel the source misses in part is dropped, not summed too dim.
+    gap = mask.copy()
+    gap[3, 3], gap[0, 0] = True, False
+    missing = Detector((8, 8), pixel_size=1e-3, distance=0.1, mask=gap)
+    r = QGridResampler(missing, target=det, target_binning=2).fit(X)
+    assert not r.mask_[0, 0] and r.mask_.sum() == 15
+    with pytest.raises(ValueError, match="binning"):
+        QGridResampler(det, target=det, target_binning=3).fit(X)
+    with pytest.raises(ValueError, match="own binning"):
+        QGridResampler(det, target_binning=2).fit(X)
+
+
 def test_nonfinite_good_pixels_are_refused_with_the_fix():
     det = Detector((8, 8), pixel_size=1e-3, distance=0.1)
     X = np.ones((2, 8, 8), dtype=np.float32)
@@ -139,9 +168,10 @@ def test_frames_of_another_shape_are_refused():
 
 
 def test_the_pretrained_target_is_the_grid_the_weights_were_trained_on():
-    target, energy = frame_geometry()
-    assert target.shape == tuple(embedder_provenance()["data"]["image_shape"]) == (48, 48)
-    assert energy == 1.66 and target.pixel_size == pytest.approx(1.2e-3)
+    target, binning, energy = frame_geometry()
+    binned = target.bin(binning)
+    assert binned.shape == tuple(embedder_provenance()["data"]["image_shape"]) == (48, 48)
+    assert energy == 1.66 and binned.pixel_size == pytest.approx(1.2e-3)
     assert "crop(96), binning 2" in embedder_provenance()["data"]["detector"]
 
 

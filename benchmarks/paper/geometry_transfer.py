@@ -205,7 +205,10 @@ def _plot(rows, args):
         )
     ax.set_xticks(
         range(len(shown)),
-        [f"{r['geometry']}\n10^{r['log10_fluence_factor']:+.0f} x" for r in shown],
+        [
+            "{}\n10^{:+.0f} x".format(r["geometry"].replace(", ", "\n"), r["log10_fluence_factor"])
+            for r in shown
+        ],
         fontsize=7,
     )
     ax.set_ylabel("2-way 5-shot accuracy")

@@ -12,7 +12,7 @@ steradian at the target pixels' q, and multiplies by the target pixels' solid an
 polarisation factor.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse
@@ -93,12 +93,20 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         Photon energy of the input frames in keV (1.66 is the simulator's default, 1.6 the
         PR772 pnCCD frames').
     target : Detector or "pretrained", default="pretrained"
-        Geometry of the output pixels. ``"pretrained"`` is the grid of the shipped embedder,
-        :func:`skspeckle.pretrained.frame_geometry`: 48 x 48 pixels of 1.2 mm at 0.1 m
-        (``Detector.speckle_nn().crop(96).bin(2)``), 1.66 keV.
+        Geometry of the output pixels, before ``target_binning``. ``"pretrained"`` is the
+        grid of the shipped embedder, :func:`skspeckle.pretrained.frame_geometry`: the 96 x 96
+        centre of ``Detector.speckle_nn()`` read out binned 2 x 2 (48 x 48 pixels of 1.2 mm
+        at 0.1 m), 1.66 keV, as the simulator makes its frames.
     target_energy_kev : float or None, default=None
         Photon energy in keV at which the target's pixels are read. None means 1.66 for
         ``"pretrained"`` and ``source_energy_kev`` for a Detector.
+    target_binning : int, default=1
+        Sum ``target_binning x target_binning`` blocks of target pixels, as a binned read-out
+        (and :func:`~skspeckle.datasets.make_speckle_patterns`' ``binning``) does: the target
+        pixels masked in ``target`` add nothing, so a binned pixel partly behind the beam
+        stop keeps its good pixels' photons (``Detector.bin`` would mark it bad). A binned
+        pixel is kept when all its good pixels are. Must divide the target's shape; 1 for
+        ``"pretrained"``, which has its own (2).
     polarization : {"horizontal", "vertical", "unpolarized"} or None, default="horizontal"
         Polarisation of the beam, for the factor P (:meth:`Detector.polarization`):
         horizontal, as at an XFEL and in the simulator. None leaves P out (it then cancels
@@ -113,12 +121,13 @@ class QGridResampler(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     mask_ : ndarray of bool of shape (H_t, W_t)
-        True for the target pixels that receive photons: good in the target and covered by
-        the source.
+        True for the output pixels that receive photons: good in the target and covered by
+        the source. ``(H_t, W_t)`` is the target's shape divided by the binning.
     coverage_ : float
-        Fraction of the target's good pixels that are kept, in (0, 1].
+        Fraction of the target's good output pixels (binned: with a good pixel) that are
+        kept, in (0, 1].
     subsampling_ : int
-        Sub-points per target pixel side, s.
+        Sub-points per target pixel side, s (of the unbinned target pixels).
     weights_ : scipy.sparse.csr_array of float64 of shape (H_t * W_t, H_s * W_s)
         The linear map: target photons = ``weights_ @`` source photons (row-major pixels).
     image_shape_ : tuple of int
@@ -158,6 +167,7 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         "target": [Detector, StrOptions({"pretrained"})],
         "target_energy_kev": [Interval(Real, 0, None, closed="neither"), None],
         "polarization": [StrOptions({"horizontal", "vertical", "unpolarized"}), None],
+        "target_binning": [Interval(Integral, 1, None, closed="left")],
         "min_coverage": [Interval(Real, 0, 1, closed="right")],
         "fill_value": [Real],
     }
@@ -169,6 +179,7 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         source_energy_kev=1.66,
         target="pretrained",
         target_energy_kev=None,
+        target_binning=1,
         polarization="horizontal",
         min_coverage=0.5,
         fill_value=np.nan,
@@ -177,6 +188,7 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         self.source_energy_kev = source_energy_kev
         self.target = target
         self.target_energy_kev = target_energy_kev
+        self.target_binning = target_binning
         self.polarization = polarization
         self.min_coverage = min_coverage
         self.fill_value = fill_value
@@ -201,19 +213,26 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the frames do not have the source's shape, a good source pixel is NaN / inf,
-            an energy is not a positive number of keV, or no target pixel is covered by the
-            source (the message gives both q ranges).
+            If ``target_binning`` does not divide the target's shape (or is not 1 for
+            ``"pretrained"``), the frames do not have the source's shape, a good source
+            pixel is NaN / inf, an energy is not a positive number of keV, or no target pixel
+            is covered by the source (the message gives both q ranges).
         """
         source, target = self.source, self.target
-        target_energy = self.target_energy_kev
+        target_energy, binning = self.target_energy_kev, self.target_binning
         if isinstance(target, str):  # "pretrained"
             from skspeckle.pretrained import frame_geometry
 
-            target, pretrained_energy = frame_geometry()
+            if binning != 1:
+                raise ValueError(
+                    f"target='pretrained' has its own binning (2); got target_binning={binning}. "
+                    "Leave target_binning=1, or pass a Detector as target."
+                )
+            target, binning, pretrained_energy = frame_geometry()
             target_energy = pretrained_energy if target_energy is None else target_energy
         elif target_energy is None:
             target_energy = self.source_energy_kev
+        binned = target.bin(binning)  # validates that the binning divides the target
         images = validate_images(
             self, X, reset=True, image_shape=source.shape, allow_nonfinite=True
         )
@@ -232,13 +251,16 @@ class QGridResampler(TransformerMixin, BaseEstimator):
             self.polarization,
             float(self.min_coverage),
         )
+        weights, kept = _read_out(weights, kept, target, binning)
         if not kept.any():
             raise ValueError(
                 _no_coverage_message(source, self.source_energy_kev, target, target_energy)
             )
         self.weights_ = weights
         self.mask_ = kept
-        self.coverage_ = float(kept.sum() / target.mask.sum())
+        # Binned pixels with at least one good pixel, the ones a read-out can fill.
+        good = target.mask.reshape(binned.shape[0], binning, binned.shape[1], binning)
+        self.coverage_ = float(kept.sum() / good.any(axis=(1, 3)).sum())
         self.subsampling_ = s
         return self
 
@@ -411,6 +433,29 @@ def _resampling_map(source, source_energy, target, target_energy, polarization, 
     mask = np.zeros(n_target, dtype=bool)
     mask[t_index[kept]] = True
     return weights, mask.reshape(target.shape), s
+
+
+def _read_out(weights, kept, target, binning):
+    """The map and kept pixels after ``binning x binning`` summing, as the simulator reads out.
+
+    A binned pixel sums its pixels; those masked in the target add nothing (they record
+    nothing, as behind the beam stop), so one partly masked still holds its good pixels'
+    photons. It is kept when it has a good pixel and all of its good pixels are kept (one
+    the source misses in part would be too dim).
+    """
+    if binning == 1:
+        return weights, kept
+    h, w = target.shape[0] // binning, target.shape[1] // binning
+    rows, cols = np.indices(target.shape)
+    block = ((rows // binning) * w + cols // binning).ravel()
+    missed = (target.mask & ~kept).reshape(h, binning, w, binning).any(axis=(1, 3))
+    has_good = target.mask.reshape(h, binning, w, binning).any(axis=(1, 3))
+    binned_kept = has_good & ~missed
+    summing = scipy.sparse.csr_array(
+        (binned_kept.ravel()[block].astype(float), (block, np.arange(block.size))),
+        shape=(h * w, block.size),
+    )
+    return (summing @ weights).tocsr(), binned_kept
 
 
 def _q_range(detector, energy):

@@ -73,40 +73,41 @@ def embedder_provenance():
 
 
 def frame_geometry():
-    """The pixels and photon energy of the frames the shipped weights were trained on.
+    """The detector, binning and photon energy of the frames the shipped weights were trained on.
 
     The simulator's defaults at training time (``benchmarks/tools/train_pretrained.py`` calls
     :func:`~skspeckle.datasets.make_speckle_patterns` with its default ``detector``,
     ``binning`` and ``photon_energy_kev``): the 96 x 96 centre of
-    :meth:`Detector.speckle_nn <skspeckle.detector.Detector.speckle_nn>` binned 2 x 2, at
-    1.66 keV (lambda = 7.47 Å); its corners reach ``|q|`` = 0.051 Å^-1.
+    :meth:`Detector.speckle_nn <skspeckle.detector.Detector.speckle_nn>` read out binned
+    2 x 2, at 1.66 keV (lambda = 7.47 Å); its corners reach ``|q|`` = 0.051 Å^-1.
 
     Returns
     -------
     detector : Detector
-        Shape (48, 48), pixel size 1.2e-3 m, distance 0.1 m, beam centre (23.5, 23.5); the
-        beam stop and the gap are False in its mask (a binned pixel is good only when all its
-        pixels are).
+        The unbinned pixels: shape (96, 96), pixel size 6e-4 m, distance 0.1 m, beam centre
+        (47.5, 47.5); the beam stop and the gap are False in its mask.
+    binning : int
+        2: the frames are 48 x 48 sums of 2 x 2 pixels (masked pixels adding nothing).
     photon_energy_kev : float
         1.66.
 
     Raises
     ------
     ValueError
-        If the provenance's frame shape is not this detector's (weights from another
-        training setup were installed).
+        If the provenance's frame shape is not this detector's binned shape (weights from
+        another training setup were installed).
     """
     from skspeckle.detector import Detector
 
-    detector = Detector.speckle_nn().crop(96).bin(2)
+    detector, binning = Detector.speckle_nn().crop(96), 2
     shape = tuple(embedder_provenance()["data"]["image_shape"])
-    if shape != detector.shape:
+    if shape != detector.bin(binning).shape:
         raise ValueError(
-            f"The shipped weights were trained on {shape} frames, not on the {detector.shape} "
-            "frames of the simulator's default geometry; their training geometry is unknown "
-            "here, so give QGridResampler an explicit target Detector."
+            f"The shipped weights were trained on {shape} frames, not on the 48 x 48 frames "
+            "of the simulator's default geometry; their training geometry is unknown here, "
+            "so give QGridResampler an explicit target Detector."
         )
-    return detector, 1.66
+    return detector, binning, 1.66
 
 
 def load_embedder(**params):

@@ -10,7 +10,8 @@ random draws (orientations, aggregates, fluence jitter; only the shot noise diff
 - on the 260 x 257 back pnCCD of LCLS AMO (:meth:`Detector.pnccd_back`, 0.3 mm pixels) at
   1.6 keV, resampled onto the grid and the uncovered pixels zeroed by
   ``DetectorMask(nonfinite="mask")``: at 0.13 m, where the pnCCD spans the grid's q range
-  (5.3 pnCCD pixels per grid pixel, every grid pixel covered), and at 0.25 m, where it
+  (5.3 pnCCD pixels per grid pixel; all but the grid's last column and two corners, 2 %, are
+  covered), and at 0.25 m, where it
   covers only the centre of the grid (low q, about a quarter of its pixels) and the rest is
   zero. At the PR772 experiment's 0.586 m the pnCCD reaches |q| = 0.0086 Å^-1, the centre
   5 grid pixels around the beam stop: too little to classify; it is not run.
@@ -93,7 +94,7 @@ def main(argv=None):
     n_draws = 3 if quick else 10
     sources = particles(args.scale, args.pdb_dir)
     embedder = load_embedder(device=args.device)
-    target, target_kev = frame_geometry()
+    target, binning, target_kev = frame_geometry()
     per_particle = {}  # (geometry, exponent, k) -> {particle: accuracy}
     paired = {}  # (geometry, exponent) -> {particle: mean squared distance direct-resampled}
     spread = {}  # exponent -> {particle: mean squared distance between direct frames}
@@ -183,7 +184,7 @@ def main(argv=None):
     results = {
         "rows": rows,
         "particles": sources,
-        "target": repr(target),
+        "target": f"{target!r}, binned {binning} x {binning}",
         "target_energy_kev": target_kev,
         "source_energy_kev": PNCCD_KEV,
         "seconds": seconds,

@@ -51,6 +51,7 @@ SCRIPTS = {
     "active_learning": "paper",
     "small_network": "paper",
     "pretrained_offline": "paper",
+    "geometry_transfer": "paper",
 }
 
 

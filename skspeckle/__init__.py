@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = attach(
         "load_model": "skspeckle.persistence",
         "PixelBinning": "skspeckle.preprocessing.binning",
         "predict_file": "skspeckle.streaming",
+        "QGridResampler": "skspeckle.preprocessing.resampling",
         "RandomPatchMask": "skspeckle.augmentation.transforms",
         "RandomRotation": "skspeckle.augmentation.transforms",
         "RandomShift": "skspeckle.augmentation.transforms",

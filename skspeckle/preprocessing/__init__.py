@@ -1,4 +1,4 @@
-"""Detector masking and pixel binning: the image transformers in front of the embedding.
+"""Detector masking, pixel binning and q resampling: the image transformers before the embedding.
 
 SpeckleNN shows that the unified embedding still classifies well when only 25 % of the
 detector area is read out (Sec. IV.B.2, Table I): modular detectors lose panels to noise or
@@ -6,8 +6,11 @@ damage, and skipping panels saves read-out and assembly time. :class:`DetectorMa
 that situation reproducibly, either from a visible fraction and a layout or from a real
 detector mask, and also hides bad (NaN / inf) pixels when asked. :class:`PixelBinning` sums
 blocks of pixels, bringing large real frames (e.g. the 260 x 257 binned pnCCD) to a size the
-network trains on quickly. Each has its module (:mod:`~skspeckle.preprocessing.detector_mask`,
-:mod:`~skspeckle.preprocessing.binning`); both are importable from here.
+network trains on quickly. :class:`QGridResampler` maps frames of one detector geometry onto
+another's pixels by momentum transfer (e.g. pnCCD frames onto the pretrained embedder's grid).
+Each has its module (:mod:`~skspeckle.preprocessing.detector_mask`,
+:mod:`~skspeckle.preprocessing.binning`, :mod:`~skspeckle.preprocessing.resampling`); all are
+importable from here.
 
 >>> import numpy as np
 >>> from sklearn.pipeline import make_pipeline
@@ -27,5 +30,6 @@ __getattr__, __dir__, __all__ = attach(
     {
         "DetectorMask": "skspeckle.preprocessing.detector_mask",
         "PixelBinning": "skspeckle.preprocessing.binning",
+        "QGridResampler": "skspeckle.preprocessing.resampling",
     },
 )

@@ -17,7 +17,9 @@ versions, date, wall time, SHA-256) come from ``benchmarks/tools/train_pretraine
 expect the simulator's default frames: 48 x 48 pixels (the 96 x 96 centre of the SpeckleNN
 detector binned 2 x 2, :func:`skspeckle.datasets.make_speckle_patterns`), photon counts; each
 frame is standardised inside the network, so the absolute fluence does not matter. Accuracy on
-never-seen particles: ``docs/results.md``, "Pretrained embedder".
+never-seen particles: ``docs/results.md``, "Pretrained embedder". Frames of another detector
+geometry reach that grid through :class:`~skspeckle.preprocessing.QGridResampler`
+(``target="pretrained"`` is :func:`frame_geometry`).
 """
 
 import hashlib
@@ -25,7 +27,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-__all__ = ["WEIGHTS", "PROVENANCE", "load_embedder", "embedder_provenance"]
+__all__ = ["WEIGHTS", "PROVENANCE", "load_embedder", "embedder_provenance", "frame_geometry"]
 
 _DATA = Path(__file__).parent / "data"
 #: The network's ``state_dict`` (safetensors, float16): pass it as ``init_from``.
@@ -68,6 +70,44 @@ def embedder_provenance():
             f"{provenance['sha256']}: the file is corrupted or was replaced; reinstall skspeckle."
         )
     return provenance
+
+
+def frame_geometry():
+    """The detector, binning and photon energy of the frames the shipped weights were trained on.
+
+    The simulator's defaults at training time (``benchmarks/tools/train_pretrained.py`` calls
+    :func:`~skspeckle.datasets.make_speckle_patterns` with its default ``detector``,
+    ``binning`` and ``photon_energy_kev``): the 96 x 96 centre of
+    :meth:`Detector.speckle_nn <skspeckle.detector.Detector.speckle_nn>` read out binned
+    2 x 2, at 1.66 keV (lambda = 7.47 Å); its corners reach ``|q|`` = 0.051 Å^-1.
+
+    Returns
+    -------
+    detector : Detector
+        The unbinned pixels: shape (96, 96), pixel size 6e-4 m, distance 0.1 m, beam centre
+        (47.5, 47.5); the beam stop and the gap are False in its mask.
+    binning : int
+        2: the frames are 48 x 48 sums of 2 x 2 pixels (masked pixels adding nothing).
+    photon_energy_kev : float
+        1.66.
+
+    Raises
+    ------
+    ValueError
+        If the provenance's frame shape is not this detector's binned shape (weights from
+        another training setup were installed).
+    """
+    from skspeckle.detector import Detector
+
+    detector, binning = Detector.speckle_nn().crop(96), 2
+    shape = tuple(embedder_provenance()["data"]["image_shape"])
+    if shape != detector.bin(binning).shape:
+        raise ValueError(
+            f"The shipped weights were trained on {shape} frames, not on the 48 x 48 frames "
+            "of the simulator's default geometry; their training geometry is unknown here, "
+            "so give QGridResampler an explicit target Detector."
+        )
+    return detector, binning, 1.66
 
 
 def load_embedder(**params):

@@ -16,6 +16,7 @@ PUBLIC_ESTIMATORS = {
     "HitFinderCNN",
     "PeakCountClassifier",
     "PixelBinning",
+    "PoissonResample",
     "PretrainedFeatures",
     "RandomPatchMask",
     "RandomRotation",

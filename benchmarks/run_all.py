@@ -50,6 +50,7 @@ SCRIPTS = {
     "active_learning": "paper",
     "small_network": "paper",
     "pretrained_offline": "paper",
+    "learning_curve": "paper",
 }
 
 

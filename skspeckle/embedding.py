@@ -25,7 +25,7 @@ from skspeckle.utils._images import validate_images
 from skspeckle.utils._semi_supervised import labelled_mask
 from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
-__all__ = ["TripletEmbedder", "NETWORKS"]
+__all__ = ["TripletEmbedder", "NETWORKS", "default_contrastive_augment"]
 
 #: The named networks of ``TripletEmbedder(network=...)``: factories ``(image_shape,
 #: n_components, activation=...) -> torch.nn.Module``.
@@ -177,10 +177,10 @@ precision
         budgets. 0: no pretraining, and ``fit`` is what it was without the parameter.
     contrastive_augment : object, list of objects or None, default=None
         The random views of the contrastive stage, with the protocol of ``augment``; each
-        view applies the whole list with its own draws. None:
-        :func:`default_contrastive_augment` (Poisson resampling of the photon counts,
-        fluence jitter of sigma 0.3, shifts of up to 2 pixels, 4 dead 4 x 4 patches), which
-        expects photon counts. Unused when ``contrastive_epochs=0``.
+        view applies the whole list with its own draws. None: the list of
+        :func:`~skspeckle.embedding.default_contrastive_augment` (Poisson resampling of the
+        photon counts, fluence jitter of sigma 0.3, shifts of up to 2 pixels, 4 dead 4 x 4
+        patches), which expects photon counts. Unused when ``contrastive_epochs=0``.
     temperature : float, default=0.1
         The NT-Xent temperature (> 0) on cosine similarities (SimCLR's value for its large
         batches was 0.1; lower weighs the hardest negatives more).

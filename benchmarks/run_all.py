@@ -52,6 +52,7 @@ SCRIPTS = {
     "small_network": "paper",
     "pretrained_offline": "paper",
     "geometry_transfer": "paper",
+    "learning_curve": "paper",
 }
 
 

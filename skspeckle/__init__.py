@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = attach(
         "DetectorMask": "skspeckle.preprocessing.detector_mask",
         "FewShotCentroidClassifier": "skspeckle.few_shot",
         "FluenceJitter": "skspeckle.augmentation.transforms",
+        "PoissonResample": "skspeckle.augmentation.transforms",
         "load_model": "skspeckle.persistence",
         "PixelBinning": "skspeckle.preprocessing.binning",
         "predict_file": "skspeckle.streaming",

@@ -25,7 +25,8 @@ def _check_pipeline_supports(pipelines, y, trainer):
         step that is the step or the previous pipeline
         (:func:`skspeckle.utils._callers.calling_pipelines`).
     y : array-like of shape (n_samples,)
-        The labels the calling step received, validated.
+        The labels the calling step received, validated (the classifier's ``unlabeled``
+        marker included: it drops them, as its ``fit`` does).
     trainer : str
         Name of the calling step, for the message.
 
@@ -38,12 +39,12 @@ def _check_pipeline_supports(pipelines, y, trainer):
         If the classifier's parameters are invalid.
     """
     names = [name for _, name in pipelines]
-    classes, counts = np.unique(y, return_counts=True)
     for i, (pipeline, child) in enumerate(pipelines):
         last, final = pipeline.steps[-1]
         if last == child or not isinstance(final, FewShotCentroidClassifier):
             continue
         # Always: the calling fit runs with nested validation switched off.
         validate_params(final)
+        classes, counts = np.unique(np.asarray(y)[final._labelled(y)], return_counts=True)
         path = "__".join([*reversed(names[i + 1 :]), last])
         final._check_class_sizes(classes, counts, where=(path, trainer))

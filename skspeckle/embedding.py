@@ -10,9 +10,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from skspeckle._inference import BACKENDS, InferenceEngine
+from skspeckle._parameters import PARAMETER_CONSTRAINTS
 from skspeckle._pipeline_checks import _check_pipeline_supports
-from skspeckle.base import BaseTorchEstimator
-from skspeckle.nn.losses import TripletBatchLoss
+from skspeckle.base import BaseTorchEstimator, _augment_chain
+from skspeckle.nn.losses import NTXentBatchLoss, TripletBatchLoss
 from skspeckle.nn.mining import MINING_STRATEGIES
 from skspeckle.nn.networks.layers import EmbeddingModel
 from skspeckle.nn.networks.speckle_net import speckle_net
@@ -21,15 +22,34 @@ from skspeckle.nn.sampling import balanced_batches
 from skspeckle.nn.training import adam, train_module
 from skspeckle.utils._callers import calling_pipelines, warn_if_groups_held_back
 from skspeckle.utils._images import validate_images
+from skspeckle.utils._semi_supervised import labelled_mask
 from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
-__all__ = ["TripletEmbedder", "NETWORKS"]
+__all__ = ["TripletEmbedder", "NETWORKS", "default_contrastive_augment"]
 
 #: The named networks of ``TripletEmbedder(network=...)``: factories ``(image_shape,
 #: n_components, activation=...) -> torch.nn.Module``.
 NETWORKS = {"speckle_nn": speckle_net, "speckle_nn_small": speckle_net_small}
 
 _MAX_VAL_BATCH = 128
+
+
+def default_contrastive_augment():
+    """The physics views of ``TripletEmbedder(contrastive_augment=None)``, in order: a new
+    draw of the shot noise (:class:`~skspeckle.augmentation.PoissonResample`), a fluence
+    factor (:class:`~skspeckle.augmentation.FluenceJitter`, ``sigma=0.3``: 95 % of the
+    factors within 0.55-1.8), a beam-centre offset of up to 2 pixels
+    (:class:`~skspeckle.augmentation.RandomShift`) and 4 dead patches of 4 x 4 pixels
+    (:class:`~skspeckle.augmentation.RandomPatchMask`). No rotation: behind a fixed detector
+    mask a rotated frame shows its dark area where it never is at prediction time."""
+    from skspeckle.augmentation import FluenceJitter, PoissonResample, RandomPatchMask, RandomShift
+
+    return [
+        PoissonResample(),
+        FluenceJitter(sigma=0.3),
+        RandomShift(max_shift=2),
+        RandomPatchMask(n_patches=4, patch_size=4),
+    ]
 
 
 class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchEstimator):
@@ -42,6 +62,11 @@ class TripletEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTor
     measure pattern similarity. Follow it with a few-shot classifier (supports per class,
     nearest by mean / centroid distance) to classify single hits, multi hits, non-sample
     hits and no hits from a handful of labelled frames.
+
+    With ``contrastive_epochs > 0``, ``fit`` first pretrains the network without labels on
+    every frame of ``X`` (the run's unlabelled frames marked ``unlabeled`` in ``y``) with the
+    NT-Xent contrastive loss of SimCLR on two physics views of each frame, then trains the
+    triplet loss on the labelled frames.
 
     Parameters
     ----------
@@ -130,6 +155,35 @@ precision
         ETA), prints one line per epoch (losses, fraction of active triplets, elapsed time,
         throughput) and a bar for ``transform`` beyond 10 batches; 2 also a bar over the
         batches of each epoch.
+    unlabeled : label or None, default=-1
+        The value of ``y`` that marks a frame without a label, as in
+        :mod:`sklearn.semi_supervised` (``-1`` in an int array, or in an object array of
+        string labels; a string such as ``"unlabeled"`` works too). The triplet stage trains
+        on the labelled frames only; the unlabelled ones serve the contrastive stage
+        (``contrastive_epochs``) and, with ``contrastive_epochs=0``, are left out of ``fit``
+        altogether. The marker is never a class of ``classes_``. None: every value of ``y``
+        is a class (for data whose classes include -1).
+    contrastive_epochs : int, default=0
+        Epochs of self-supervised pretraining on *every* frame of ``X``, labelled or not,
+        before the triplet stage: NT-Xent (SimCLR: Chen et al., "A Simple Framework for
+        Contrastive Learning of Visual Representations", ICML 2020, Eq. 1) between two views
+        of each frame made by ``contrastive_augment``, the other frames of the batch the
+        negatives, on the L2-normalised embedding (no separate projection head: the triplet
+        stage fine-tunes the whole network afterwards). Batches of ``batch_size`` frames
+        (``2 * batch_size`` views), Adam at ``learning_rate``, a fixed number of epochs (no
+        validation set, no early stopping); ``init_from`` sets its start, ``freeze`` holds in
+        both stages. It needs no labels, so its result can be fitted once (``max_epochs=0``
+        and any two labelled frames) and shared through ``init_from`` by several label
+        budgets. 0: no pretraining, and ``fit`` is what it was without the parameter.
+    contrastive_augment : object, list of objects or None, default=None
+        The random views of the contrastive stage, with the protocol of ``augment``; each
+        view applies the whole list with its own draws. None: the list of
+        :func:`~skspeckle.embedding.default_contrastive_augment` (Poisson resampling of the
+        photon counts, fluence jitter of sigma 0.3, shifts of up to 2 pixels, 4 dead 4 x 4
+        patches), which expects photon counts. Unused when ``contrastive_epochs=0``.
+    temperature : float, default=0.1
+        The NT-Xent temperature (> 0) on cosine similarities (SimCLR's value for its large
+        batches was 0.1; lower weighs the hardest negatives more).
 
     Attributes
     ----------
@@ -140,13 +194,17 @@ precision
     classes_ : ndarray of shape (n_classes,)
         Labels seen in ``fit``.
     history_ : list of dict
-        One dict per epoch: ``loss`` (mean over the mined triplets), ``active_fraction``
+        One dict per epoch, contrastive epochs first. ``stage``: ``"contrastive"`` or
+        ``"triplet"``. Contrastive epochs: ``loss`` (NT-Xent, mean over the views),
+        ``positive_similarity`` (mean cosine similarity of the two views of a frame),
+        ``seconds``, ``samples_per_s`` (frames), ``n_steps``. Triplet epochs: ``loss`` (mean
+        over the mined triplets), ``active_fraction``
         (fraction of them with non-zero loss), ``n_triplets``, ``val_loss``,
         ``val_active_fraction`` and ``val_n_triplets`` (all valid triplets of fixed
         class-balanced validation batches; ``nan`` without validation), ``seconds``,
         ``samples_per_s``, ``triplets_per_s``, ``n_steps``, ``best``.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run, both stages (``len(history_)``).
     image_shape_ : tuple of int
         ``(H, W)`` of the frames seen in ``fit``.
     n_features_in_ : int
@@ -202,6 +260,10 @@ precision
         "activation": [StrOptions({"relu", "prelu"})],
         "inference_backend": [StrOptions(set(BACKENDS))],
         "inference_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "unlabeled": "no_validation",
+        "contrastive_epochs": [Interval(Integral, 0, None, closed="left")],
+        "contrastive_augment": PARAMETER_CONSTRAINTS["augment"],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
     }
     _module_type = EmbeddingModel
     _output_name = "n_components="
@@ -231,6 +293,10 @@ precision
         inference_batch_size=None,
         random_state=None,
         verbose=0,
+        unlabeled=-1,
+        contrastive_epochs=0,
+        contrastive_augment=None,
+        temperature=0.1,
     ):
         super().__init__(
             augment=augment,
@@ -256,21 +322,27 @@ precision
         self.activation = activation
         self.inference_backend = inference_backend
         self.inference_batch_size = inference_batch_size
+        self.unlabeled = unlabeled
+        self.contrastive_epochs = contrastive_epochs
+        self.contrastive_augment = contrastive_augment
+        self.temperature = temperature
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, groups=None):
-        """Train the embedding network on labelled frames.
+        """Train the embedding network on labelled frames (after a contrastive stage on all
+        frames when ``contrastive_epochs > 0``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, H, W) or (n_samples, H * W)
             Frames in photons (or ADU); finite values only.
         y : array-like of shape (n_samples,)
-            Class labels (e.g. single hit / multi hit / non-sample hit / no hit); at least
-            two classes.
+            Class labels (e.g. single hit / multi hit / non-sample hit / no hit), at least
+            two classes; ``unlabeled`` (default -1) for the frames without one.
         groups : array-like of shape (n_samples,) or None, default=None
             Sample (particle) id of each frame. Anchor and positive are drawn from the same
-            group; None puts all frames in one group.
+            group; None puts all frames in one group. Entries of unlabelled frames are
+            ignored.
 
         Returns
         -------
@@ -279,14 +351,15 @@ precision
         Raises
         ------
         ValueError
-            If ``y`` is missing or not a classification target, there are fewer than two
-            classes, ``X`` is empty, has the wrong number of dimensions, non-finite values
-            or values beyond the float32 range, ``groups`` has the wrong length,
-            ``network`` returns the wrong shape, ``init_from`` holds incompatible or no
-            weights, or ``freeze`` asks for more trainable convolutions than the network
-            has. Also, before any training, if a ``Pipeline`` fitting this step ends with a
+            If ``y`` is missing or not a classification target, every frame is marked
+            ``unlabeled``, there are fewer than two classes, ``X`` is empty, has the wrong
+            number of dimensions, non-finite values or values beyond the float32 range,
+            ``groups`` has the wrong length, ``network`` returns the wrong shape,
+            ``init_from`` holds incompatible or no weights, or ``freeze`` asks for more
+            trainable convolutions than the network has. Also, before any training, if a
+            ``Pipeline`` fitting this step ends with a
             :class:`~skspeckle.few_shot.FewShotCentroidClassifier` whose ``k`` exceeds the
-            smallest class of ``y`` (that classifier would refuse it only after the
+            smallest labelled class of ``y`` (that classifier would refuse it only after the
             training); the message names its step and ``<step>__k``.
         TypeError
             If an ``augment`` entry has no ``augment_tensor`` method, or ``freeze`` is set
@@ -305,8 +378,10 @@ precision
         """
         self._require_y(y, "the triplet loss needs class labels.")
         X, y = validate_images(self, X, reset=True, image_shape=self.image_shape, y=y)
-        check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        labelled = labelled_mask(y, self.unlabeled, type(self).__name__)
+        y_lab = y[labelled]
+        check_classification_targets(y_lab)
+        self.classes_, y_enc = np.unique(y_lab, return_inverse=True)
         self._require_two_classes(
             self.classes_, "to form triplets (an anchor and a negative of another class)"
         )
@@ -324,8 +399,21 @@ precision
                     f"groups must be 1-D (one id per frame); got shape {groups.shape}."
                 )
             check_consistent_length(X, y, groups)
-            g_enc = np.unique(groups, return_inverse=True)[1].astype(np.int64)
-        self._fit_network(X, y_enc, len(self.classes_), self.n_components, g_enc=g_enc)
+            g_enc = np.unique(groups[labelled], return_inverse=True)[1].astype(np.int64)
+        contrastive = _augment_chain(
+            default_contrastive_augment()
+            if self.contrastive_augment is None
+            else self.contrastive_augment
+        )
+        self._fit_network(
+            X if labelled.all() else X[labelled],
+            y_enc,
+            len(self.classes_),
+            self.n_components,
+            g_enc=g_enc,
+            X_contrastive=X if self.contrastive_epochs > 0 else None,
+            contrastive=contrastive,
+        )
         self._n_features_out = self.n_components
         # A new module, a new (empty) engine: nothing exported for the old weights survives.
         self._inference_engine = InferenceEngine(self.module_, self.image_shape_)
@@ -337,7 +425,45 @@ precision
             return factory(input_shape, n_outputs, activation=self.activation)
         return self.network(input_shape, n_outputs)
 
-    def _train(self, module, X, y_enc, train_idx, val_idx, seed, options, g_enc):
+    def _train(
+        self, module, X, y_enc, train_idx, val_idx, seed, options, g_enc, X_contrastive, contrastive
+    ):
+        history = []
+        if X_contrastive is not None:
+            history = self._train_contrastive(module, X_contrastive, seed, options, contrastive)
+        return history + [
+            {"stage": "triplet", **record}
+            for record in self._train_triplet(
+                module, X, y_enc, train_idx, val_idx, seed, options, g_enc
+            )
+        ]
+
+    def _train_contrastive(self, module, X, seed, options, contrastive):
+        """The NT-Xent stage on every frame: fixed epochs, shuffled batches, no validation."""
+        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        device = options["device"]
+        if device.type != "cpu" and x.element_size() * x.nelement() <= 2**30:
+            x = x.to(device)
+        stage_options = dict(
+            options,
+            max_epochs=self.contrastive_epochs,
+            n_iter_no_change=None,
+            augment=None,  # the loss makes its two views itself
+            # Its own batch order: the triplet stage's batches do not depend on this stage.
+            generator=torch.Generator().manual_seed(seed + 2),
+            name=f"{options['name']} contrastive",
+        )
+        history = train_module(
+            module,
+            NTXentBatchLoss(contrastive, self.temperature),
+            adam(self.learning_rate),
+            (x,),
+            restore_best=False,
+            **stage_options,
+        )
+        return [{"stage": "contrastive", **record} for record in history]
+
+    def _train_triplet(self, module, X, y_enc, train_idx, val_idx, seed, options, g_enc):
         _warn_if_no_positives(y_enc[train_idx], g_enc[train_idx])
         device = options["device"]
 
@@ -444,5 +570,5 @@ def _warn_if_no_positives(y_enc, g_enc):
             "(anchor, positive) pair exists and the network will not be trained. Check "
             "groups: it should be the particle / sample id, shared by many frames.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=6,
         )

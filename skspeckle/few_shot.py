@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from skspeckle import open_set
+from skspeckle.utils._semi_supervised import labelled_mask
 from skspeckle.utils._sklearn_compat import Interval, StrOptions, fit_context
 
 __all__ = ["FewShotCentroidClassifier"]
@@ -24,7 +25,9 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
     """Classify queries by their squared Euclidean distances to K supports per class.
 
     ``fit`` draws ``k`` supports per class from the labelled vectors; ``predict`` gives each
-    query the class with the smallest aggregated squared distance to its supports.
+    query the class with the smallest aggregated squared distance to its supports. Vectors
+    labelled ``unlabeled`` (scikit-learn's semi-supervised convention) are ignored, so the
+    step can end a pipeline whose embedder learns from the unlabelled frames of a run.
 
     Parameters
     ----------
@@ -61,6 +64,12 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
     unknown_label : str, int or float, default="unknown"
         The label ``predict`` gives rejected queries, of the type of the class labels (an int
         for integer classes) and none of them. Used only with a rejection rule.
+    unlabeled : label or None, default=-1
+        The value of ``y`` that marks a vector without a label, as in
+        :mod:`sklearn.semi_supervised` (``-1`` in an int array, or in an object array of
+        string labels; a string such as ``"unlabeled"`` works too). ``fit`` never draws such
+        a vector as a support and never counts the marker as a class. None: every value is a
+        class (for data whose classes include -1).
 
     Attributes
     ----------
@@ -133,6 +142,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         "rejection_rate": [Interval(Real, 0, 1, closed="neither"), None],
         "max_distance_ratio": [Interval(Real, 0, 1, closed="right"), None],
         "unknown_label": [str, Integral, Real],
+        "unlabeled": "no_validation",
     }
 
     def __init__(
@@ -145,6 +155,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         rejection_rate=None,
         max_distance_ratio=None,
         unknown_label="unknown",
+        unlabeled=-1,
     ):
         self.k = k
         self.aggregation = aggregation
@@ -153,6 +164,7 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         self.rejection_rate = rejection_rate
         self.max_distance_ratio = max_distance_ratio
         self.unknown_label = unknown_label
+        self.unlabeled = unlabeled
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -161,9 +173,9 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Labelled feature vectors (e.g. embeddings).
+            Feature vectors (e.g. embeddings).
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels; ``unlabeled`` for the vectors without one, which are ignored.
 
         Returns
         -------
@@ -173,13 +185,16 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``y`` has fewer than 2 classes, a class has fewer than ``k`` samples, or ``X``
-            is empty, not 2-D or not finite. As the last step of a ``Pipeline`` after a
-            ``TripletEmbedder``, the embedder makes the ``k`` check (and this step's
-            parameter validation) before it trains, so that a too large ``k`` fails in
-            seconds, not after the training.
+            If ``y`` has fewer than 2 classes or only ``unlabeled`` entries, a class has
+            fewer than ``k`` samples, or ``X`` is empty, not 2-D or not finite. As the last
+            step of a ``Pipeline`` after a ``TripletEmbedder``, the embedder makes the ``k``
+            check (and this step's parameter validation) before it trains, so that a too
+            large ``k`` fails in seconds, not after the training.
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
+        labelled = self._labelled(y)
+        if not labelled.all():
+            X, y = X[labelled], y[labelled]
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -207,6 +222,10 @@ class FewShotCentroidClassifier(ClassifierMixin, BaseEstimator):
             loo = open_set.leave_one_out_distances(self.support_, starts, self.aggregation)
             self.threshold_ = open_set.calibrate_threshold(loo, self.rejection_rate)
         return self
+
+    def _labelled(self, y):
+        """Boolean mask of the entries of ``y`` that are not the ``unlabeled`` marker."""
+        return labelled_mask(np.asarray(y), self.unlabeled, type(self).__name__)
 
     def _check_class_sizes(self, classes, counts, *, where=None):
         """Raise if a class has fewer than ``k`` samples. ``where`` is ``(step path, name of

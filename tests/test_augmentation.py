@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from skspeckle.augmentation import (
     FluenceJitter,
+    PoissonResample,
     RandomPatchMask,
     RandomRotation,
     RandomShift,
@@ -24,6 +25,7 @@ AUGMENTATIONS = [
     RandomZoom(zoom_range=(0.7, 1.4)),
     RandomShift(max_shift=2),
     FluenceJitter(sigma=0.5),
+    PoissonResample(),
 ]
 IDS = [type(a).__name__ for a in AUGMENTATIONS]
 
@@ -241,3 +243,14 @@ def test_fluence_jitter_is_a_per_frame_factor_with_mean_one():
     log_factor = factor[:, 0, 0].log()
     assert factor[:, 0, 0].mean().item() == pytest.approx(1.0, abs=0.03)
     assert log_factor.std().item() == pytest.approx(0.5, abs=0.03)
+
+
+def test_poisson_resample_keeps_the_mean_and_draws_poisson_noise():
+    x = torch.full((4, 32, 32), 50.0)
+    x[:, :, :16] = -3.0  # dark-subtraction noise is drawn as 0 photons
+    out = augment.poisson_resample(x, torch.Generator().manual_seed(0))
+    bright = out[:, :, 16:]
+    assert torch.equal(out[:, :, :16], torch.zeros(4, 32, 16))
+    assert torch.equal(bright, bright.round())
+    assert abs(bright.mean().item() - 50.0) < 0.5  # 2048 draws: standard error 0.16
+    assert abs(bright.var().item() - 50.0) < 6.0  # Poisson: variance equals the mean

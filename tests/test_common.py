@@ -17,6 +17,7 @@ from skspeckle import (
     FewShotCentroidClassifier,
     FluenceJitter,
     PixelBinning,
+    PoissonResample,
     QGridResampler,
     RandomPatchMask,
     RandomRotation,
@@ -100,7 +101,10 @@ INSTANCES = {
         )
     ],
     "PeakCountClassifier": [PeakCountClassifier(snr=3.0, background_size=5)],
-    "PixelBinning": [PixelBinning(1)],  # the checks' 1 x n strips are too thin for a larger block
+    "PixelBinning": [PixelBinning(1)],
+    "PoissonResample": [
+        PoissonResample(random_state=0)
+    ],  # the checks' 1 x n strips are too thin for a larger block
     "PretrainedFeatures": [
         PretrainedFeatures(architecture="vgg11", width=1 / 32, random_state=0, device="cpu")
     ],
@@ -170,6 +174,12 @@ EXPECTED_FAILED_CHECKS = {
             "check's class -1 is read as unlabelled"
         ),
     },
+    "FewShotCentroidClassifier": {
+        "check_classifiers_classes": (
+            "-1 marks unlabelled vectors (unlabeled=-1, scikit-learn's semi-supervised "
+            "convention), so the check's class -1 is read as unlabelled"
+        ),
+    },
     "FluenceJitter": _FIT_TIME_ONLY,
     "HitFinderCNN": {
         "check_sample_weight_equivalence_on_dense_data": (
@@ -195,6 +205,7 @@ EXPECTED_FAILED_CHECKS = {
         "the source detector fixes the number of pixels (3 here); these checks feed 1, 2, 4, "
         "5 or 10 features, which are refused as frames of another detector",
     ),
+    "PoissonResample": _FIT_TIME_ONLY,
     "RandomPatchMask": _FIT_TIME_ONLY,
     "RandomRotation": _FIT_TIME_ONLY,
     "RandomShift": _FIT_TIME_ONLY,

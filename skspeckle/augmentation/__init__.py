@@ -14,7 +14,7 @@ two faces:
   instead of one fixed copy.
 
 The torch work lives in :mod:`skspeckle.nn.augment`, the shared estimator face in
-:mod:`skspeckle.augmentation._base`; the five steps are defined in
+:mod:`skspeckle.augmentation._base`; the six steps are defined in
 :mod:`skspeckle.augmentation.transforms`.
 """
 
@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "FluenceJitter": "skspeckle.augmentation.transforms",
+        "PoissonResample": "skspeckle.augmentation.transforms",
         "RandomPatchMask": "skspeckle.augmentation.transforms",
         "RandomRotation": "skspeckle.augmentation.transforms",
         "RandomShift": "skspeckle.augmentation.transforms",

@@ -1,5 +1,6 @@
 """The fit-time augmentation steps: rotation, patch masking, zoom, shift and fluence jitter
-(SpeckleNN, Sec. III.E); see :mod:`skspeckle.augmentation`."""
+(SpeckleNN, Sec. III.E), and Poisson resampling of the photon counts; see
+:mod:`skspeckle.augmentation`."""
 
 from numbers import Integral, Real
 
@@ -9,7 +10,14 @@ from skspeckle.augmentation._base import _FitTimeAugmentation, center_or_none, p
 from skspeckle.nn import augment
 from skspeckle.utils._sklearn_compat import Interval
 
-__all__ = ["RandomRotation", "RandomPatchMask", "RandomZoom", "RandomShift", "FluenceJitter"]
+__all__ = [
+    "RandomRotation",
+    "RandomPatchMask",
+    "RandomZoom",
+    "RandomShift",
+    "FluenceJitter",
+    "PoissonResample",
+]
 
 
 class RandomRotation(_FitTimeAugmentation):
@@ -285,3 +293,56 @@ class FluenceJitter(_FitTimeAugmentation):
 
     def _kwargs(self):
         return {"sigma": float(self.sigma)}
+
+
+class PoissonResample(_FitTimeAugmentation):
+    """A fresh draw of the shot noise of each training frame, at fit time only.
+
+    Every pixel is replaced by a Poisson draw whose mean is its photon count (negative values,
+    dark-subtraction noise, count as 0): another frame of the same particle, orientation and
+    fluence with new shot noise. It is the default physics view of the contrastive stage of
+    :class:`~skspeckle.embedding.TripletEmbedder` (``contrastive_epochs``), where the network
+    learns to ignore what tells two such frames apart.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws of ``fit_transform``.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` for flattened input; square frames are assumed when None.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(H, W)`` of the frames seen in ``fit``.
+    n_features_in_ : int
+        Number of features of the input as given.
+
+    See Also
+    --------
+    skspeckle.nn.augment.poisson_resample : The torch implementation.
+
+    Notes
+    -----
+    The frames must be photon counts (or counts scaled by a constant of about one photon per
+    unit): on ADU frames of many units per photon the draws add far too little noise, on
+    ``log1p``-scaled frames far too much.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skspeckle.augmentation import PoissonResample
+    >>> X = np.full((2, 8, 8), 100.0)
+    >>> X_aug = PoissonResample(random_state=0).fit_transform(X)
+    >>> bool(abs(X_aug.mean() - 100) < 5), bool(np.all(X_aug == np.round(X_aug)))
+    (True, True)
+    """
+
+    _function = staticmethod(augment.poisson_resample)
+
+    def __init__(self, *, random_state=None, image_shape=None):
+        self.random_state = random_state
+        self.image_shape = image_shape
+
+    def _kwargs(self):
+        return {}

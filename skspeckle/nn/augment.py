@@ -8,9 +8,10 @@ the global torch RNG is untouched. Every frame of the batch gets its own random 
 
 These are the four augmentations of SpeckleNN (Wang et al., Sec. III.E) -- random in-plane
 rotation, random patch masking, random zoom and random shift -- plus the fluence jitter of
-Sec. IV.A.1. Pixel coordinates are ``(row, col)`` with row 0 at the top; the beam centre
-defaults to the frame centre ``((H - 1) / 2, (W - 1) / 2)``. Pixels that come from outside the
-frame are set to 0 (no photons).
+Sec. IV.A.1 and a Poisson resampling of the photon counts (a new draw of the shot noise).
+Pixel coordinates are ``(row, col)`` with row 0 at the top; the beam centre defaults to the
+frame centre ``((H - 1) / 2, (W - 1) / 2)``. Pixels that come from outside the frame are set to
+0 (no photons).
 """
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "random_zoom",
     "random_shift",
     "fluence_jitter",
+    "poisson_resample",
 ]
 
 
@@ -251,3 +253,36 @@ def fluence_jitter(x, generator, *, sigma):
     z = torch.randn(x.shape[0], generator=generator, device=generator.device, dtype=torch.float64)
     factor = torch.exp(sigma * z - 0.5 * sigma * sigma).to(device=x.device, dtype=x.dtype)
     return x * factor[:, None, None]
+
+
+def poisson_resample(x, generator):
+    """Replace every pixel by a Poisson draw whose mean is its photon count.
+
+    A measured frame of photon counts is one Poisson draw of the intensity that the particle
+    scatters onto the detector; taking the counts as the intensity and drawing again gives
+    another frame of the same particle, orientation and fluence with fresh shot noise (the
+    parametric bootstrap of the frame). The mean count is kept; the variance about the
+    underlying intensity doubles. Meant for two views of one frame in contrastive
+    pretraining (:class:`skspeckle.nn.losses.NTXentBatchLoss`), where the network should
+    ignore the shot noise.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, H, W), floating point
+        Frames in photons. Negative values (dark-subtraction noise) are drawn as 0.
+    generator : torch.Generator
+        Source of all randomness.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, H, W)
+        Integer-valued copy of ``x`` in its dtype and on its device.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a floating-point tensor of shape (B, H, W).
+    """
+    _check_frames(x)
+    rates = x.detach().clamp_min(0).to(device=generator.device, dtype=torch.float32)
+    return torch.poisson(rates, generator=generator).to(device=x.device, dtype=x.dtype)

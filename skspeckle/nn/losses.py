@@ -1,7 +1,8 @@
 """Per-batch losses for :func:`skspeckle.nn.training.train_module`.
 
 The triplet loss on unit-norm embeddings (SpeckleNN Sec. III B; Schroff et al. 2015), the
-weighted cross-entropy of the CNN classifiers, and the label-plus-domain loss of
+NT-Xent contrastive loss of self-supervised pretraining on unlabelled frames (SimCLR, Chen et
+al. 2020), the weighted cross-entropy of the CNN classifiers, and the label-plus-domain loss of
 domain-adversarial training (Ganin et al. 2016).
 """
 
@@ -16,6 +17,8 @@ __all__ = [
     "TripletBatchLoss",
     "gather_rows",
     "triplet_loss",
+    "nt_xent_loss",
+    "NTXentBatchLoss",
     "weighted_cross_entropy",
     "cross_entropy_batch_loss",
     "DANNLoss",
@@ -131,6 +134,88 @@ class TripletBatchLoss:
         loss, active = triplet_loss(embeddings, a, p, n, self.margin)
         # "weight" makes the training loop average the loss over triplets, not batches.
         return loss, {"active_fraction": active, "n_triplets": a.numel(), "weight": a.numel()}
+
+
+def nt_xent_loss(z1, z2, temperature=0.1):
+    """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR, over a batch of pairs.
+
+    With ``z = [z1; z2]`` (2N rows, each L2-normalised here), ``s_ij = z_i . z_j`` (cosine
+    similarity) and ``j(i)`` the other view of frame ``i``, the loss of row ``i`` is
+    ``-log( exp(s_ij(i) / t) / sum_{k != i} exp(s_ik / t) )``: the other view is the positive,
+    the 2N - 2 views of the other frames of the batch are the negatives. The result is the
+    mean over all 2N rows (Chen, Kornblith, Norouzi and Hinton, "A Simple Framework for
+    Contrastive Learning of Visual Representations", ICML 2020, Eq. 1 and Algorithm 1).
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor of shape (N, d), floating point
+        Embeddings of two views of the same N frames (row i of ``z1`` and of ``z2`` come from
+        frame i). Need not be unit-norm: they are normalised here.
+    temperature : float, default=0.1
+        The temperature t (> 0); lower values weigh the hardest negatives more.
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+        Mean over the 2N rows, in the dtype of the inputs. For N = 1 there is no negative
+        and the loss is 0.
+
+    Raises
+    ------
+    ValueError
+        If ``z1`` and ``z2`` differ in shape or are not 2-D.
+    """
+    if z1.ndim != 2 or z1.shape != z2.shape:
+        raise ValueError(
+            f"z1 and z2 must be 2-D of the same shape (N, d); got {tuple(z1.shape)} and "
+            f"{tuple(z2.shape)}."
+        )
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / temperature
+    # A row is never its own negative: its self-similarity leaves the softmax.
+    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    other_view = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, other_view)
+
+
+class NTXentBatchLoss:
+    """Per-batch NT-Xent loss (:func:`nt_xent_loss`) for
+    :func:`skspeckle.nn.training.train_module`: self-supervised, no labels.
+
+    Makes two random views of every frame of the batch with ``augment`` (two independent
+    draws from the generator), embeds both in one forward pass (so batch normalisation sees
+    all 2N views, as SimCLR's batch) and returns the loss of the pairs.
+
+    Parameters
+    ----------
+    augment : callable
+        ``augment(x, generator) -> x`` on the raw frames ``(B, H, W)``, e.g. a chain of
+        :mod:`skspeckle.augmentation` steps.
+    temperature : float, default=0.1
+
+    Notes
+    -----
+    The batch is ``(x,)`` or ``(x, ...)``; only ``x`` is used. The metric ``positive_similarity``
+    is the mean cosine similarity of the two views of a frame (1 when the network ignores the
+    augmentation entirely).
+    """
+
+    def __init__(self, augment, temperature=0.1):
+        self.augment = augment
+        self.temperature = temperature
+
+    def __call__(self, module, batch, generator=None):
+        x = batch[0]
+        views = torch.cat([self.augment(x, generator), self.augment(x, generator)])
+        z = module(views)
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            z1, z2 = z[: len(x)], z[len(x) :]
+            loss = nt_xent_loss(z1, z2, self.temperature)
+            similarity = F.cosine_similarity(z1.detach(), z2.detach(), dim=1).mean()
+        return loss, {"positive_similarity": similarity}
 
 
 def weighted_cross_entropy(logits, target, weight):

@@ -1,11 +1,15 @@
+import math
+
 import pytest
 import torch
 
 from skspeckle.nn.gradient_reversal import GradientReversal, dann_lambda
 from skspeckle.nn.losses import (
     DANNLoss,
+    NTXentBatchLoss,
     TripletBatchLoss,
     cross_entropy_batch_loss,
+    nt_xent_loss,
     triplet_loss,
     weighted_cross_entropy,
 )
@@ -86,3 +90,59 @@ def test_dann_loss_follows_the_lambda_schedule_and_adds_the_domain_loss():
     model.eval()
     loss_fn(model, batch)
     assert reversal.lambda_ == dann_lambda(0.5)  # evaluation leaves the schedule alone
+
+
+def test_nt_xent_by_hand():
+    # Two frames in 2-D: views of frame 0 along +x and at 90 degrees; frame 1 along -x.
+    z1 = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    z2 = torch.tensor([[0.0, 2.0], [-3.0, 0.0]], dtype=torch.float64)  # normalised inside
+    t = 0.5
+    # Cosines: z = [(1,0), (-1,0), (0,1), (-1,0)]; row 0: positive row 2 (cos 0), negatives
+    # rows 1 (cos -1) and 3 (cos -1); row 1: positive row 3 (cos 1), negatives 0 (-1), 2 (0);
+    # row 2: positive 0 (0), negatives 1 (0), 3 (0); row 3: positive 1 (1), negatives 0 (-1),
+    # 2 (0).
+    e = math.exp
+    rows = [
+        -math.log(e(0 / t) / (e(0 / t) + e(-1 / t) + e(-1 / t))),
+        -math.log(e(1 / t) / (e(1 / t) + e(-1 / t) + e(0 / t))),
+        -math.log(e(0 / t) / (e(0 / t) + e(0 / t) + e(0 / t))),
+        -math.log(e(1 / t) / (e(1 / t) + e(-1 / t) + e(0 / t))),
+    ]
+    assert nt_xent_loss(z1, z2, t).item() == pytest.approx(sum(rows) / 4, rel=1e-12)
+    # One frame has no negative: nothing to contrast.
+    assert nt_xent_loss(z1[:1], z2[:1], t).item() == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        nt_xent_loss(z1, z2[:1], t)
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.1, 1.0])
+def test_nt_xent_matches_pytorch_metric_learning(temperature):
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    g = torch.Generator().manual_seed(0)
+    z1 = torch.randn(9, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(9, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    ours = nt_xent_loss(z1, z2, temperature)
+    pairs = torch.cat([torch.arange(9), torch.arange(9)])  # same label: the two views
+    theirs = pml_losses.NTXentLoss(temperature=temperature)(torch.cat([z1, z2]), pairs)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-10)
+    g_ours = torch.autograd.grad(ours, (z1, z2))
+    g_theirs = torch.autograd.grad(theirs, (z1, z2))
+    for a, b in zip(g_ours, g_theirs):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_nt_xent_batch_loss_makes_two_views_and_trains():
+    calls = []
+
+    def augment(x, generator):
+        calls.append(x.shape)
+        return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
+    x = torch.randn(6, 4, 4, generator=torch.Generator().manual_seed(1))
+    loss, metrics = NTXentBatchLoss(augment, temperature=0.2)(
+        module, (x,), torch.Generator().manual_seed(0)
+    )
+    assert calls == [x.shape, x.shape]  # two independent views of the batch
+    assert loss.requires_grad and loss.item() > 0
+    assert -1.0 <= metrics["positive_similarity"].item() <= 1.0

@@ -18,6 +18,7 @@ PUBLIC_ESTIMATORS = {
     "HitFinderCNN",
     "PeakCountClassifier",
     "PixelBinning",
+    "PoissonResample",
     "PretrainedFeatures",
     "RandomPatchMask",
     "RandomRotation",

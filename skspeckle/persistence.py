@@ -72,6 +72,9 @@ _CALIBRATION_TYPES = (
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.calibration._TemperatureScaling",
 )
+# What QGridResampler holds: its source / target Detector (geometry and mask arrays) and the
+# fitted resampling matrix (scipy's csr_array, which skops lists only as csr_matrix).
+_DATA_TYPES = ("skspeckle.detector.Detector", "scipy.sparse._csr.csr_array")
 
 
 class UntrustedTypesError(ValueError):
@@ -107,6 +110,7 @@ def _default_trusted():
     names.add("functools.partial")
     names.update(_PIPELINE_FUNCTIONS)
     names.update(_CALIBRATION_TYPES)
+    names.update(_DATA_TYPES)
     for module_name in _NETWORK_MODULES:
         module = import_module(module_name)
         names.update(
@@ -127,7 +131,8 @@ def trusted_types():
     ``TripletEmbedder(network=...)`` may hold; they are called to rebuild the network) and
     the functions of skspeckle's pipelines (``frames_to_vectors`` of
     :func:`~skspeckle.baselines.spi.pca_svc.make_pca_svc`) and the fitted calibrators of
-    :class:`sklearn.calibration.CalibratedClassifierCV` (see :mod:`skspeckle.calibration`).
+    :class:`sklearn.calibration.CalibratedClassifierCV` (see :mod:`skspeckle.calibration`), and what
+    :class:`~skspeckle.preprocessing.QGridResampler` holds (``Detector``, scipy's ``csr_array``).
 
     Returns
     -------

@@ -20,6 +20,7 @@ PUBLIC_ESTIMATORS = {
     "PixelBinning",
     "PoissonResample",
     "PretrainedFeatures",
+    "QGridResampler",
     "RandomPatchMask",
     "RandomRotation",
     "RandomShift",

@@ -46,7 +46,7 @@ from sklearn.model_selection import train_test_split
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.detector import Detector
 from skspeckle.preprocessing import DetectorMask, QGridResampler
-from skspeckle.pretrained import frame_geometry, load_embedder
+from skspeckle.pretrained import embedder_provenance, frame_geometry, load_embedder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,7 +92,7 @@ def main(argv=None):
     distances = (0.13,) if quick else (0.13, 0.25)
     n_query = 5 if quick else 15
     n_draws = 3 if quick else 10
-    sources = particles(args.scale, args.pdb_dir)
+    sources = particles(args.scale, args.pdb_dir, embedder_provenance())
     embedder = load_embedder(device=args.device)
     target, binning, target_kev = frame_geometry()
     per_particle = {}  # (geometry, exponent, k) -> {particle: accuracy}

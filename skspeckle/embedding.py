@@ -34,6 +34,15 @@ NETWORKS = {"speckle_nn": speckle_net, "speckle_nn_small": speckle_net_small}
 _MAX_VAL_BATCH = 128
 
 
+def _frames_tensor(X, device):
+    """Frames as a float32 tensor; on an accelerator when they take at most 1 GiB, so that small
+    training sets live on the device with no per-batch copies."""
+    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    if device.type != "cpu" and x.element_size() * x.nelement() <= 2**30:
+        x = x.to(device)
+    return x
+
+
 def default_contrastive_augment():
     """The physics views of ``TripletEmbedder(contrastive_augment=None)``, in order: a new
     draw of the shot noise (:class:`~skspeckle.augmentation.PoissonResample`), a fluence
@@ -440,10 +449,7 @@ precision
 
     def _train_contrastive(self, module, X, seed, options, contrastive):
         """The NT-Xent stage on every frame: fixed epochs, shuffled batches, no validation."""
-        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        device = options["device"]
-        if device.type != "cpu" and x.element_size() * x.nelement() <= 2**30:
-            x = x.to(device)
+        x = _frames_tensor(X, options["device"])
         stage_options = dict(
             options,
             max_epochs=self.contrastive_epochs,
@@ -468,9 +474,7 @@ precision
         device = options["device"]
 
         def tensors(idx):
-            x = torch.from_numpy(np.array(X[idx], dtype=np.float32))
-            if device.type != "cpu" and x.element_size() * x.nelement() <= 2**30:
-                x = x.to(device)  # small sets live on the device: no per-batch copies
+            x = _frames_tensor(X[idx], device)
             return x, torch.from_numpy(y_enc[idx].astype(np.int64)), torch.from_numpy(g_enc[idx])
 
         train_data = tensors(train_idx)

@@ -19,6 +19,10 @@ below 5), 10 support draws per trained model, for these starts of the ``TripletE
   That stage does not depend on the labels, so it runs once per training seed
   (``TripletEmbedder(contrastive_epochs=E, max_epochs=0)``) and every label budget starts from
   it through ``init_from``;
+- ``pretrained+unlabelled/no-jitter`` (not run by default): the same, with contrastive views
+  that keep the photon count (``default_contrastive_augment`` without its ``FluenceJitter``),
+  which tests whether the fluence jitter hides the photon-count cue between single and
+  multi hits;
 - ``scratch+unlabelled`` (not run by default): the contrastive stage from a random start, a
   control that tells what the unlabelled frames buy without the pretrained weights.
 
@@ -41,8 +45,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
+from skspeckle.augmentation import FluenceJitter
 from skspeckle.datasets import make_speckle_patterns
-from skspeckle.embedding import TripletEmbedder
+from skspeckle.embedding import TripletEmbedder, default_contrastive_augment
 from skspeckle.preprocessing import DetectorMask
 from skspeckle.pretrained import WEIGHTS
 
@@ -59,6 +64,15 @@ STARTS = {
     "pretrained": ({"init_from": WEIGHTS}, False),
     "pretrained/standardize": ({"init_from": WEIGHTS, "normalize": "standardize"}, False),
     "pretrained+unlabelled": ({"init_from": WEIGHTS}, True),
+    "pretrained+unlabelled/no-jitter": (
+        {
+            "init_from": WEIGHTS,
+            "contrastive_augment": [
+                a for a in default_contrastive_augment() if not isinstance(a, FluenceJitter)
+            ],
+        },
+        True,
+    ),
     # A control: the contrastive stage from a random start.
     "scratch+unlabelled": ({}, True),
 }

@@ -196,3 +196,71 @@ def test_pipeline_with_the_pretrained_embedder_and_clone(amplitude_cache):
     predictions = [p.fit(X[support], y[support]).predict(X) for p in (pipe, clone(pipe))]
     np.testing.assert_array_equal(*predictions)
     assert set(predictions[0]) <= {"single-hit", "multi-hit"}
+
+
+def _sphere_photons(detector, energy, radius):
+    """Photons per pixel of a uniform sphere of ``radius`` Å: dOmega P |F(q)|^2, F -> 1 at
+    q = 0 (the sphere's form factor, x = 2 pi |q| R)."""
+    x = 2 * np.pi * np.linalg.norm(detector.q_vectors(energy), axis=-1) * radius
+    x = np.maximum(x, 1e-9)
+    form = 3 * (np.sin(x) - x * np.cos(x)) / x**3
+    return np.where(detector.mask, detector.solid_angle() * detector.polarization() * form**2, 0)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "area"])
+@pytest.mark.parametrize("scale", [2.0, 2.5])
+def test_q_scale_shows_a_larger_particle_as_the_pretrained_grid_sees_a_smaller_one(
+    scale, interpolation
+):
+    # Scale similarity: a sphere `scale` times larger, read at |q| / scale from a finer
+    # detector, gives the pretrained grid's frame of the smaller sphere.
+    target, binning, energy = frame_geometry()
+    small = _sphere_photons(target, energy, 50.0)
+    expected = small.reshape(48, 2, 48, 2).sum(axis=(1, 3))
+    # |q| to 0.030 Å^-1 at its corners, beyond the grid's 0.051 / scale, at 2.4 of its
+    # pixels per binned grid pixel over scale.
+    fine = Detector((128, 128), pixel_size=2.5e-4, distance=0.1)
+    X = _sphere_photons(fine, energy, 50.0 * scale)[None].astype(np.float32)
+    r = QGridResampler(fine, q_scale=scale, interpolation=interpolation).fit(X)
+    out = r.transform(X)[0]
+    assert r.coverage_ == 1.0
+    a, b = expected[r.mask_], out[r.mask_]
+    assert np.corrcoef(a, b)[0, 1] > 0.999
+    assert b.sum() == pytest.approx(a.sum(), rel=0.01)
+    # Without the scale, the same frames show the larger sphere's fringes: far off.
+    plain = QGridResampler(fine).fit(X).transform(X)[0]
+    common = r.mask_ & np.isfinite(plain)
+    assert np.corrcoef(expected[common], plain[common])[0, 1] < 0.9
+
+
+def test_a_q_scale_beyond_the_source_is_a_clear_error():
+    fine = Detector((40, 40), pixel_size=2.5e-4, distance=0.1)
+    with pytest.raises(ValueError, match=r"covers none.*read at \|q\| / q_scale = \|q\| / 0.01"):
+        QGridResampler(fine, q_scale=0.01).fit(np.ones((1, 40, 40)))
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "area"])
+def test_identity_and_binning_are_exact_in_both_interpolations(interpolation):
+    rng = np.random.default_rng(2)
+    fine = Detector((16, 14), pixel_size=5e-4, distance=0.05, beam_center=(6.5, 8.5))
+    X = rng.poisson(3.0, size=(4, 16, 14)).astype(np.float32)
+    # "area" sums the solid angles of its sub-points where a pixel's own is taken at its
+    # centre: 3e-5 apart at these angles.
+    same = QGridResampler(fine, target=fine, interpolation=interpolation).fit(X)
+    np.testing.assert_allclose(same.transform(X), X, rtol=1e-4)
+    binned = QGridResampler(fine, target=fine.bin(2), interpolation=interpolation).fit(X)
+    np.testing.assert_allclose(binned.transform(X), PixelBinning(2).fit_transform(X), rtol=1e-4)
+
+
+def test_area_reads_do_not_blur_a_finer_target():
+    # A target of half the source's pitch: "area" gives each target pixel the photons of the
+    # source pixel under it (a quarter of them), "linear" mixes in the neighbours.
+    coarse = Detector((12, 12), pixel_size=1e-3, distance=1.0)
+    fine = Detector((24, 24), pixel_size=5e-4, distance=1.0)
+    X = np.zeros((1, 12, 12), dtype=np.float32)
+    X[0, 5, 6] = 100.0  # one bright pixel
+    area = QGridResampler(coarse, target=fine, interpolation="area").fit_transform(X)[0]
+    linear = QGridResampler(coarse, target=fine).fit_transform(X)[0]
+    assert area[10:12, 12:14] == pytest.approx(np.full((2, 2), 25.0), rel=1e-3)
+    assert area.sum() == pytest.approx(100.0, rel=1e-3) and (area > 1e-3).sum() == 4
+    assert (linear > 1e-3).sum() > 4 and linear.max() < 25.0 * 0.9

@@ -36,6 +36,11 @@ torch thread on 2 CPU cores shared with other jobs, early-stopped after 14 of 30
         --threads 1 --n-jobs 1
 
 The first shipped weights (0.4.0) came from ``--n-per-class 1 --max-epochs 12 --threads 2``.
+
+``--sizes-only`` trains nothing: it adds the training particles' radii of gyration
+(``data.radius_of_gyration_angstrom``, which :func:`skspeckle.pretrained.q_scale_for` reads)
+to an existing ``speckle_net.json`` in ``--out-dir``, for weights trained before the field
+existed; the weights file and its SHA-256 are untouched.
 """
 
 import argparse
@@ -58,6 +63,7 @@ from skspeckle.augmentation import RandomRotation
 from skspeckle.datasets import list_structures, make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder
 from skspeckle.preprocessing import DetectorMask
+from skspeckle.simulation.structures import load_structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common
@@ -87,6 +93,20 @@ def split_structures(pdb_dir, min_atoms):
         if r["file"].split(".")[0] not in held_out and int(r["n_atoms_model1"]) >= min_atoms
     ]
     return sorted(train), sorted(held_out)
+
+
+def training_sizes(pdb_dir, files):
+    """Quantiles of the training particles' electron-weighted radii of gyration (Å), as the
+    simulator's ``load_structure`` builds them (model 1, no waters)."""
+    rg = np.array([load_structure(str(Path(pdb_dir) / f)).radius_of_gyration for f in files])
+    return {
+        "median": float(np.median(rg)),
+        "p10": float(np.percentile(rg, 10)),
+        "p90": float(np.percentile(rg, 90)),
+        "min": float(rg.min()),
+        "max": float(rg.max()),
+        "n_structures": int(len(rg)),
+    }
 
 
 def simulate(pdb_dir, files, n_per_class, seed, n_jobs):
@@ -124,7 +144,27 @@ def main(argv=None):
     parser.add_argument(
         "--pdb-dir", default=str(_common.SHARED_PDB), help="the shared PDB collection"
     )
+    parser.add_argument(
+        "--sizes-only",
+        action="store_true",
+        help="add the training radii of gyration to --out-dir's speckle_net.json; no training",
+    )
     args = parser.parse_args(argv)
+    if args.sizes_only:
+        path = Path(args.out_dir) / "speckle_net.json"
+        provenance = json.loads(path.read_text())
+        files = split_structures(args.pdb_dir, args.min_atoms)[0]
+        if [f.split(".")[0] for f in files] != provenance["structures"]:
+            raise ValueError(
+                f"{path} was trained on other structures than --pdb-dir / --min-atoms give; "
+                "pass the collection and --min-atoms of its training run."
+            )
+        provenance["data"]["radius_of_gyration_angstrom"] = training_sizes(args.pdb_dir, files)
+        _common._atomic_write(
+            path, lambda tmp: tmp.write_text(json.dumps(provenance, indent=1) + "\n")
+        )
+        print(json.dumps(provenance["data"]["radius_of_gyration_angstrom"]))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -181,6 +221,7 @@ def main(argv=None):
             "detector": "Detector.speckle_nn().crop(96), binning 2 (make_speckle_patterns)",
             "quadrant_masked_fraction": 0.5,
             "min_atoms": args.min_atoms,
+            "radius_of_gyration_angstrom": training_sizes(args.pdb_dir, train),
         },
         "structures": [f.split(".")[0] for f in train],
         "held_out_structures": held_out,

@@ -34,6 +34,9 @@ _FRAMES_PER_PRODUCT = 1024
 # Geometry arithmetic leaves ~1e-12 pixel of round-off: coordinates this close to a pixel
 # centre are put on it, so that identical geometries copy the frame exactly.
 _SNAP = 1e-9
+# Sub-points per source pixel side, and per target pixel side at least, of
+# interpolation="area": its overlaps with the source pixels are resolved to a quarter pixel.
+_AREA_POINTS = 4
 
 
 class QGridResampler(TransformerMixin, BaseEstimator):
@@ -117,6 +120,31 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         area.
     fill_value : float, default=nan
         Value of the target pixels that are not kept (photons or ADU).
+    q_scale : float, default=1.0
+        Magnification in momentum transfer: a target pixel at ``|q|`` reads the source at
+        ``|q| / q_scale`` (same azimuth). A particle ``q_scale`` times larger than another of
+        the same shape scatters ``|F_{sR}(q)| = s^3 |F_R(s q)|`` (the form factor's scale
+        similarity, Born approximation), so with ``q_scale=s`` the frames of a particle s times
+        the size of the pretrained embedder's training particles look like theirs, up to a
+        constant factor and the shot noise: the speckle keeps the size in pixels the network
+        was trained on instead of falling below its 2 x 2-binned sampling. This needs a
+        source that samples ``|q| / s`` at least as finely as the target (an unbinned or
+        finer detector). Photons per steradian are then not conserved: the output is the
+        source's intensity per steradian at ``|q| / s`` times the target's solid angles (the
+        per-frame ``normalize="standardize"`` of the pretrained weights removes the factor).
+        :func:`skspeckle.pretrained.q_scale_for` gives the scale for a particle's radius of
+        gyration.
+    interpolation : {"linear", "area"}, default="linear"
+        How a sub-point reads the source's intensity per steradian. ``"linear"``: bilinearly
+        from the four source pixels around it, with ``s`` the source pixels a target pixel
+        side spans (at least 1), as described above. ``"area"``: the value of the source
+        pixel that holds it (a piecewise-constant intensity), with 4 sub-points per source
+        pixel side and at least 4 per target pixel side (at most 16), so each target pixel
+        integrates its overlap with every source pixel to a quarter pixel. Where target
+        pixels are smaller than the source's in q (``q_scale > 1`` from a detector of the
+        same pitch), bilinear reads blur the speckle by up to half a source pixel, which
+        the pretrained embedder pays for (``docs/results.md``, "Pretrained embedder");
+        ``"area"`` does not.
 
     Attributes
     ----------
@@ -170,6 +198,8 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         "target_binning": [Interval(Integral, 1, None, closed="left")],
         "min_coverage": [Interval(Real, 0, 1, closed="right")],
         "fill_value": [Real],
+        "q_scale": [Interval(Real, 0, None, closed="neither")],
+        "interpolation": [StrOptions({"linear", "area"})],
     }
 
     def __init__(
@@ -183,6 +213,8 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         polarization="horizontal",
         min_coverage=0.5,
         fill_value=np.nan,
+        q_scale=1.0,
+        interpolation="linear",
     ):
         self.source = source
         self.source_energy_kev = source_energy_kev
@@ -192,6 +224,8 @@ class QGridResampler(TransformerMixin, BaseEstimator):
         self.polarization = polarization
         self.min_coverage = min_coverage
         self.fill_value = fill_value
+        self.q_scale = q_scale
+        self.interpolation = interpolation
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -250,11 +284,15 @@ class QGridResampler(TransformerMixin, BaseEstimator):
             float(target_energy),
             self.polarization,
             float(self.min_coverage),
+            float(self.q_scale),
+            self.interpolation,
         )
         weights, kept = _read_out(weights, kept, target, binning)
         if not kept.any():
             raise ValueError(
-                _no_coverage_message(source, self.source_energy_kev, target, target_energy)
+                _no_coverage_message(
+                    source, self.source_energy_kev, target, target_energy, self.q_scale
+                )
             )
         self.weights_ = weights
         self.mask_ = kept
@@ -331,21 +369,26 @@ def _sample_points(detector, s):
     )
 
 
-def _to_source(source, source_energy, target, target_energy, rows, cols):
-    """Source pixel coordinates of the points of the target at the same ``|q|`` and azimuth.
+def _to_source(source, source_energy, target, target_energy, rows, cols, q_scale=1.0):
+    """Source pixel coordinates of the points of the target at ``|q| / q_scale`` and the same
+    azimuth.
 
     NaN where the source would need a scattering angle of 90 degrees or more.
     """
     p = target.pixel_positions(rows, cols)
     rho_t = np.hypot(p[..., 0], p[..., 1])
     two_theta_t = np.arctan2(rho_t, target.distance)
-    sin_s = np.sin(two_theta_t / 2) * wavelength(source_energy) / wavelength(target_energy)
+    sin_s = (
+        np.sin(two_theta_t / 2) * wavelength(source_energy) / (wavelength(target_energy) * q_scale)
+    )
     with np.errstate(invalid="ignore"):
         two_theta_s = 2 * np.arcsin(np.where(sin_s < np.sqrt(0.5), sin_s, np.nan))
     rho_s = source.distance * np.tan(two_theta_s)
     # rho_s / rho_t at the beam centre: the small-angle ratio of the radii.
     at_centre = (
-        source.distance * wavelength(source_energy) / (target.distance * wavelength(target_energy))
+        source.distance
+        * wavelength(source_energy)
+        / (target.distance * wavelength(target_energy) * q_scale)
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(rho_t > 0, rho_s / rho_t, at_centre)
@@ -372,38 +415,58 @@ def _omega_p(detector, rows, cols, pitch, polarization):
     return omega * (1.0 - (k[..., 0] ** 2 + k[..., 1] ** 2) / 2)
 
 
-def _subsampling(source, source_energy, target, target_energy):
-    """Source pixels spanned by a target pixel side, rounded up: the sub-points per side."""
+def _subsampling(source, source_energy, target, target_energy, q_scale, interpolation):
+    """Sub-points per target pixel side: the source pixels its side spans, rounded up
+    (``"linear"``), or four per source pixel and at least four (``"area"``)."""
     rows, cols = np.meshgrid(
         np.arange(target.shape[0] + 1) - 0.5, np.arange(target.shape[1] + 1) - 0.5, indexing="ij"
     )
-    r, c = _to_source(source, source_energy, target, target_energy, rows, cols)
+    r, c = _to_source(source, source_energy, target, target_energy, rows, cols, q_scale)
     steps = [np.hypot(np.diff(r, axis=a), np.diff(c, axis=a)) for a in (0, 1)]
     largest = max(np.nanmax(step, initial=0.0) for step in steps)
+    if interpolation == "area":
+        return int(np.clip(np.ceil(_AREA_POINTS * largest - 1e-6), _AREA_POINTS, _MAX_SUBSAMPLING))
     return int(np.clip(np.ceil(largest - 1e-6), 1, _MAX_SUBSAMPLING))
 
 
-def _resampling_map(source, source_energy, target, target_energy, polarization, min_coverage):
+def _resampling_map(
+    source,
+    source_energy,
+    target,
+    target_energy,
+    polarization,
+    min_coverage,
+    q_scale,
+    interpolation,
+):
     """The sparse (target pixels x source pixels) map, the kept target pixels and s."""
-    s = _subsampling(source, source_energy, target, target_energy)
+    s = _subsampling(source, source_energy, target, target_energy, q_scale, interpolation)
     t_index, sub_r, sub_c = _sample_points(target, s)
-    row, col = _to_source(source, source_energy, target, target_energy, sub_r, sub_c)
+    row, col = _to_source(source, source_energy, target, target_energy, sub_r, sub_c, q_scale)
     # Photons into each sub-point per unit of intensity per steradian.
     gain = _omega_p(target, sub_r, sub_c, target.pixel_size / s, polarization)
     source_omega_p = _omega_p(source, None, None, source.pixel_size, polarization).ravel()
     good = source.mask.ravel()
     h, w = source.shape
     finite = np.isfinite(row) & np.isfinite(col)
-    r0 = np.floor(np.where(finite, row, -2.0)).astype(np.int64)
-    c0 = np.floor(np.where(finite, col, -2.0)).astype(np.int64)
-    fr, fc = np.where(finite, row - r0, 0.0), np.where(finite, col - c0, 0.0)
+    if interpolation == "area":
+        # The source pixel that holds the sub-point: a piecewise-constant intensity, so a
+        # target pixel integrates its overlap with each source pixel.
+        r0 = np.floor(np.where(finite, row, -2.0) + 0.5).astype(np.int64)
+        c0 = np.floor(np.where(finite, col, -2.0) + 0.5).astype(np.int64)
+        reads = [(0, 0, np.ones_like(row))]
+    else:
+        r0 = np.floor(np.where(finite, row, -2.0)).astype(np.int64)
+        c0 = np.floor(np.where(finite, col, -2.0)).astype(np.int64)
+        fr, fc = np.where(finite, row - r0, 0.0), np.where(finite, col - c0, 0.0)
+        reads = [
+            (0, 0, (1 - fr) * (1 - fc)),
+            (0, 1, (1 - fr) * fc),
+            (1, 0, fr * (1 - fc)),
+            (1, 1, fr * fc),
+        ]
     corners = []
-    for dr, dc, wgt in (
-        (0, 0, (1 - fr) * (1 - fc)),
-        (0, 1, (1 - fr) * fc),
-        (1, 0, fr * (1 - fc)),
-        (1, 1, fr * fc),
-    ):
+    for dr, dc, wgt in reads:
         rr, cc = r0 + dr, c0 + dc
         inside = finite & (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
         index = np.where(inside, rr * w + cc, 0)
@@ -463,12 +526,13 @@ def _q_range(detector, energy):
     return q.min(), q.max()
 
 
-def _no_coverage_message(source, source_energy, target, target_energy):
+def _no_coverage_message(source, source_energy, target, target_energy, q_scale):
     (s_lo, s_hi), (t_lo, t_hi) = _q_range(source, source_energy), _q_range(target, target_energy)
+    scaled = "" if q_scale == 1 else f", read at |q| / q_scale = |q| / {q_scale:g}"
     return (
         f"The source detector covers none of the target's pixels: its good pixels see |q| from "
         f"{s_lo:.3g} to {s_hi:.3g} Å^-1 at {source_energy:g} keV, the target's {t_lo:.3g} to "
-        f"{t_hi:.3g} Å^-1 at {target_energy:g} keV (or they overlap on less than min_coverage "
-        "of any pixel). Check the distances and pixel sizes (metres), the energies (keV) and "
-        "the beam centres (pixels)."
+        f"{t_hi:.3g} Å^-1 at {target_energy:g} keV{scaled} (or they overlap on less than "
+        "min_coverage of any pixel). Check the distances and pixel sizes (metres), the energies "
+        "(keV) and the beam centres (pixels)."
     )

@@ -131,3 +131,62 @@ def test_five_shot_accuracy_on_a_held_out_particle_beats_random_weights(held_out
     pre, rnd = accuracy(load_embedder(device="cpu")), accuracy(random_weights)
     # Measured 0.95 against 0.54 for random weights (the shipped weights, these frames).
     assert pre >= 0.85 and pre >= rnd + 0.2, (pre, rnd)
+
+
+def test_q_scale_for_maps_the_training_median_to_one_and_scales_larger_particles():
+    sizes = embedder_provenance()["data"]["radius_of_gyration_angstrom"]
+    assert sizes["n_structures"] == len(embedder_provenance()["structures"])
+    assert sizes["min"] <= sizes["p10"] <= sizes["median"] <= sizes["p90"] <= sizes["max"]
+    median = sizes["median"]
+    assert pretrained.q_scale_for(median) == pytest.approx(1.0)
+    assert pretrained.q_scale_for(2.5 * median) == pytest.approx(2.5)
+    assert pretrained.q_scale_for(0.5 * median) == 1.0  # never zooms out
+    for bad in (0.0, -3.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive finite number of Å"):
+            pretrained.q_scale_for(bad)
+
+
+def test_frames_of_a_large_particle_read_at_its_q_scale_classify_far_better(amplitude_cache):
+    # 4v4r (the 30S subunit, Rg 66 Å, held out) on a detector twice as fine in q as the
+    # pretrained grid's unbinned pixels; GridSearchCV over q_scale picks the scaled reading
+    # from the labelled frames alone.
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from skspeckle import QGridResampler
+    from skspeckle.datasets import load_structure
+    from skspeckle.detector import Detector
+
+    fine = Detector((192, 192), pixel_size=3e-4, distance=0.1)
+    X, y, _ = make_speckle_patterns(
+        ["4v4r"],
+        n_per_class=24,
+        classes=("single-hit", "multi-hit"),
+        detector=fine,
+        binning=1,
+        cache_dir=amplitude_cache,
+        random_state=5,
+    )
+    scale = pretrained.q_scale_for(load_structure("4v4r").radius_of_gyration)
+    assert 2.0 < scale < 2.4
+    support = np.r_[0:5, 24:29]
+    query = np.setdiff1d(np.arange(len(y)), support)
+
+    def pipe(q_scale):
+        return make_pipeline(
+            QGridResampler(fine, q_scale=q_scale, interpolation="area"),
+            DetectorMask(nonfinite="mask"),
+            load_embedder(device="cpu"),
+            FewShotCentroidClassifier(k=5),
+        )
+
+    plain, scaled = (
+        pipe(s).fit(X[support], y[support]).score(X[query], y[query]) for s in (1.0, scale)
+    )
+    # These frames: 0.66 unscaled, 1.00 at q_scale_for(Rg) = 2.20.
+    assert scaled >= 0.85 and scaled >= plain + 0.15, (plain, scaled)
+    search = GridSearchCV(
+        pipe(1.0).set_params(fewshotcentroidclassifier__k=None),
+        {"qgridresampler__q_scale": [1.0, scale]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ).fit(X[np.r_[0:9, 24:33]], y[np.r_[0:9, 24:33]])
+    assert search.best_params_["qgridresampler__q_scale"] == scale

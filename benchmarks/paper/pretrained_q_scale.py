@@ -106,7 +106,8 @@ def main(argv=None):
     provenance = embedder_provenance()
     embedder = load_embedder(device=args.device)
     sources = pretrained_offline.particles(args.scale, args.pdb_dir, provenance)
-    rg = {s: load_structure(s).radius_of_gyration for s in sources}
+    # The simulator's groups are the entry ids (file names without their extensions).
+    rg = {Path(s).name.split(".")[0]: load_structure(s).radius_of_gyration for s in sources}
     pnccd = Detector.pnccd_back(DISTANCE)
     resamplers = {}
 
@@ -130,7 +131,7 @@ def main(argv=None):
             n_photons=_scenarios.BASE_PHOTONS * 10.0**e,
             random_state=seed,
         )
-        for area, p in itertools.product(AREAS, sources):
+        for area, p in itertools.product(AREAS, rg):
             sel = np.flatnonzero(g == p)
             pool, query = train_test_split(
                 sel, train_size=POOL * len(CLASSES), stratify=y[sel], random_state=seed
@@ -201,11 +202,11 @@ def main(argv=None):
         {
             "rows": rows,
             "particles": sources,
-            "radius_of_gyration_angstrom": {Path(p).name.split(".")[0]: v for p, v in rg.items()},
-            "q_scale_for": {Path(p).name.split(".")[0]: q_scale_for(v) for p, v in rg.items()},
+            "radius_of_gyration_angstrom": rg,
+            "q_scale_for": {p: q_scale_for(v) for p, v in rg.items()},
             "leave_one_out_choices": {
                 f"area {a:g}, 10^{e:+.1f}": {
-                    Path(p).name.split(".")[0]: np.bincount(
+                    p: np.bincount(
                         [CANDIDATES.index(s) for s in v], minlength=len(CANDIDATES)
                     ).tolist()
                     for p, v in by_p.items()

@@ -9,10 +9,13 @@ from skspeckle.demo import format_table, run_demo
 def test_quick_demo_rows(monkeypatch, amplitude_cache):
     monkeypatch.setenv("SKSPECKLE_CACHE_DIR", str(amplitude_cache))
     rows = run_demo(quick=True, device="cpu", verbose=0)
-    assert [r["detector_area"] for r in rows] == [1.0, 0.25, 1.0, 1.0]
+    assert [r["detector_area"] for r in rows] == [1.0, 0.25, 1.0, 1.0, 1.0]
     assert rows[0]["scenario"].startswith("online") and rows[2]["scenario"].startswith("offline")
-    # The pretrained embedder, untrained here, on the offline scenario's frames.
+    # The pretrained embedder, untrained here, on the offline scenario's frames, then on the
+    # same particle's pnCCD frames read at its q scale (4v4r: 2.2).
     assert rows[3]["scenario"].startswith("pretrained") and rows[3]["n_test"] == rows[2]["n_test"]
+    assert "pnCCD at q_scale 2.2" in rows[4]["scenario"]
+    assert rows[4]["n_test"] == rows[2]["n_test"]
     for r in rows:
         for key in ("accuracy", "f1_macro", "f1_single_hit"):
             assert 0.0 <= r[key] <= 1.0

@@ -76,12 +76,12 @@ def test_contrastive_stage_lowers_the_nt_xent_loss_and_is_recorded():
     assert est.n_iter_ == len(est.history_)
     losses = [h["loss"] for h in est.history_[:6]]
     assert losses[-1] < losses[0]
-    # The pretrained network separates the two views of a frame from the other frames
-    # better than a fresh one does (fixed views, evaluation mode).
+    # The pretrained network separates two views of a frame (fresh shot-noise draws, as the
+    # default views make) from the other frames better than a fresh one does (fixed views,
+    # evaluation mode): 4.674 against 4.700.
     gen = torch.Generator().manual_seed(5)
     x = torch.from_numpy(X)
-    v1 = x + torch.poisson(torch.full_like(x, 1.0), generator=gen)
-    v2 = x + torch.poisson(torch.full_like(x, 1.0), generator=gen)
+    v1, v2 = torch.poisson(x, generator=gen), torch.poisson(x, generator=gen)
 
     def loss_of(module):
         with torch.no_grad():

@@ -19,10 +19,9 @@ below 5), 10 support draws per trained model, for these starts of the ``TripletE
   That stage does not depend on the labels, so it runs once per training seed
   (``TripletEmbedder(contrastive_epochs=E, max_epochs=0)``) and every label budget starts from
   it through ``init_from``;
-- ``pretrained+unlabelled/no-jitter`` (not run by default): the same, with contrastive views
-  that keep the photon count (``default_contrastive_augment`` without its ``FluenceJitter``),
-  which tests whether the fluence jitter hides the photon-count cue between single and
-  multi hits;
+- ``pretrained+unlabelled/fluence-jitter`` (not run by default): the same, with
+  ``FluenceJitter(sigma=0.3)`` after the Poisson resampling in the contrastive views (the
+  default views until they dropped it; this start measures what it costs);
 - ``scratch+unlabelled`` (not run by default): the contrastive stage from a random start, a
   control that tells what the unlabelled frames buy without the pretrained weights.
 
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
-from skspeckle.augmentation import FluenceJitter
+from skspeckle.augmentation import FluenceJitter, PoissonResample
 from skspeckle.datasets import make_speckle_patterns
 from skspeckle.embedding import TripletEmbedder, default_contrastive_augment
 from skspeckle.preprocessing import DetectorMask
@@ -64,11 +63,17 @@ STARTS = {
     "pretrained": ({"init_from": WEIGHTS}, False),
     "pretrained/standardize": ({"init_from": WEIGHTS, "normalize": "standardize"}, False),
     "pretrained+unlabelled": ({"init_from": WEIGHTS}, True),
-    "pretrained+unlabelled/no-jitter": (
+    "pretrained+unlabelled/fluence-jitter": (
         {
             "init_from": WEIGHTS,
             "contrastive_augment": [
-                a for a in default_contrastive_augment() if not isinstance(a, FluenceJitter)
+                a
+                for view in default_contrastive_augment()
+                for a in (
+                    (view, FluenceJitter(sigma=0.3))
+                    if isinstance(view, PoissonResample)
+                    else (view,)
+                )
             ],
         },
         True,

@@ -50,10 +50,13 @@ import _scenarios
 import pretrained_offline
 
 NAME = "pretrained_q_scale"
-CLASSES = ("single-hit", "multi-hit")
-SHOTS = (1, 5)
-POOL = 15
-AREAS = (1.0, 0.25)
+# The protocol of pretrained_offline.py.
+CLASSES, SHOTS, POOL, AREAS = (
+    pretrained_offline.CLASSES,
+    pretrained_offline.SHOTS,
+    pretrained_offline.POOL,
+    pretrained_offline.AREAS,
+)
 DISTANCE = 0.13
 SOURCE_KEV = 1.6
 CANDIDATES = (1.0, 1.5, 2.0, 2.5, 3.0)

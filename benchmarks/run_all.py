@@ -52,6 +52,8 @@ SCRIPTS = {
     "small_network": "paper",
     "pretrained_offline": "paper",
     "geometry_transfer": "paper",
+    "pretrained_q_scale": "paper",
+    "online_q_scale": "paper",
     "learning_curve": "paper",
 }
 

@@ -38,6 +38,10 @@ def test_every_script_run_all_knows_is_where_it_says_and_results_sit_per_script(
     benchmarks = Path(_common.__file__).parent
     for name, kind in run_all.SCRIPTS.items():
         assert (benchmarks / kind / f"{name}.py").is_file(), (kind, name)
+    # ... and every script is smoke-tested by it.
+    for kind in ("paper", "speed"):
+        scripts = {p.stem for p in (benchmarks / kind).glob("*.py") if not p.stem.startswith("_")}
+        assert scripts <= set(run_all.SCRIPTS), sorted(scripts - set(run_all.SCRIPTS))
     # Result files live in benchmarks/results/<script>/, none loose beside the folders.
     assert not [p.name for p in _common.RESULTS.iterdir() if p.is_file()]
     assert (_common.RESULTS / "online_table1" / "online_table1.json").is_file()

@@ -41,6 +41,7 @@ from sklearn.model_selection import train_test_split
 
 from skspeckle.datasets import load_structure, make_speckle_patterns
 from skspeckle.detector import Detector
+from skspeckle.few_shot import FewShotCentroidClassifier
 from skspeckle.preprocessing import DetectorMask, QGridResampler
 from skspeckle.pretrained import embedder_provenance, load_embedder, q_scale_for
 
@@ -63,7 +64,9 @@ CANDIDATES = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 
 def _loo_accuracy(Z, y):
-    """Leave-one-out accuracy of mean-distance nearest-class among the supports ``Z``."""
+    """Leave-one-out accuracy among the supports ``Z``: each support against the others, by
+    the mean squared distance of ``FewShotCentroidClassifier(k=None)`` (vectorised: the
+    classifier has no leave-one-out distances to the other classes)."""
     d = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
     own = y[:, None] == y[None, :]
     n_own = own.sum(1) - 1  # without the support itself (d = 0 on the diagonal)
@@ -83,13 +86,6 @@ def _draws(y_pool, k, n_draws):
             )
         )
     return out
-
-
-def _predict(Z_sup, y_sup, Z_query):
-    """Mean squared distance to each class's supports (FewShotCentroidClassifier's rule)."""
-    d = ((Z_query[:, None, :] - Z_sup[None, :, :]) ** 2).sum(-1)
-    means = np.stack([d[:, y_sup == c].mean(1) for c in CLASSES], axis=1)
-    return np.asarray(CLASSES)[means.argmin(1)]
 
 
 def main(argv=None):
@@ -150,7 +146,11 @@ def main(argv=None):
                     y_sup = y[pool][sup]
 
                     def accuracy(s):
-                        pred = _predict(Z[s][sup_i], y_sup, Z[s][iq])
+                        pred = (
+                            FewShotCentroidClassifier(k=None)
+                            .fit(Z[s][sup_i], y_sup)
+                            .predict(Z[s][iq])
+                        )
                         return float(np.mean(pred == y[query]))
 
                     scores["s = 1"].append(accuracy(1.0))

@@ -369,7 +369,7 @@ def _sample_points(detector, s):
     )
 
 
-def _to_source(source, source_energy, target, target_energy, rows, cols, q_scale=1.0):
+def _to_source(source, source_energy, target, target_energy, rows, cols, q_scale):
     """Source pixel coordinates of the points of the target at ``|q| / q_scale`` and the same
     azimuth.
 
